@@ -1,0 +1,37 @@
+# The two README commands: `make demo` (mini-dataset target) and `make test`.
+# Both create .venv on first use and are safe to run again.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+# rules call `latentage …`; find it (and snakemake) in the venv
+export PATH := $(BIN):$(PATH)
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint clean-results
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH" >&2; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# first, pinned: the only torch/torchvision pair whose torchvision imports here
+	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install --quiet -e '.[torch,analysis,workflow,dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	snakemake --cores 2 --configfile tests/mini/config.yaml
+
+lint: $(STAMP)
+	snakemake --lint
+	snakefmt --check .
+	ruff check
+
+test: $(STAMP)
+	pytest
+	$(MAKE) --no-print-directory lint
+
+clean-results:
+	rm -rf results logs benchmarks .snakemake

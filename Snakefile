@@ -1,0 +1,21 @@
+# latentage: PGGAN of pediatric hand radiographs and the bone-age structure of its latent
+# space (README.md). Rules live in workflow/rules/, logic in the `latentage` package.
+from snakemake.utils import min_version
+
+min_version("9")
+
+
+configfile: "config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_outputs(),

@@ -1,0 +1,58 @@
+"""Config validation whose messages name the key at fault.
+
+`validate_config` checks a config against workflow/schemas/config.schema.yaml (JSON Schema
+draft 2020-12) and reports the first problems as ``config key data.max_res: …``; Snakemake's
+own `validate` then fills in defaults. `check_config` adds the checks a schema cannot express.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from jsonschema import Draft202012Validator
+
+from latentage.errors import ConfigError
+
+
+def _key(path) -> str:
+    return ".".join(str(p) for p in path) or "(top level)"
+
+
+def _describe(error) -> str:
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))
+        where = _key(error.absolute_path)
+        keys = ", ".join(f"{where}.{k}" if error.absolute_path else k for k in extra)
+        return f"unknown config key {keys} (allowed under {where}: {', '.join(allowed)})"
+    if error.validator == "required":
+        return f"config key {_key(error.absolute_path)}: {error.message}"
+    return f"config key {_key(error.absolute_path)}: {error.message}"
+
+
+def validate_config(config: dict, schema_path) -> None:
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    errors = sorted(Draft202012Validator(schema).iter_errors(config),
+                    key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        lines = [_describe(e) for e in errors[:5]]
+        more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+        raise ConfigError("invalid config: " + "; ".join(lines) + more)
+
+
+def check_config(config: dict) -> None:
+    data = config["data"]
+    if data["source"] == "phantom":
+        size = data["phantom"]["size"]
+        if size < data["max_res"]:
+            raise ConfigError(f"config key data.phantom.size ({size}) is below data.max_res "
+                              f"({data['max_res']}): phantoms would be upsampled")
+        if size < data["min_image_size"]:
+            raise ConfigError(f"config key data.phantom.size ({size}) is below "
+                              f"data.min_image_size ({data['min_image_size']}): every phantom "
+                              f"would be rejected")
+    test_size = data["test_size"]
+    if test_size >= 1 and test_size != int(test_size):
+        raise ConfigError(f"config key data.test_size ({test_size}) must be a whole count "
+                          f"(>= 1) or a fraction (< 1)")

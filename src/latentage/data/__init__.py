@@ -1,0 +1,1 @@
+"""Data: phantom radiographs, ingest of RSNA-format folders, multi-resolution preparation."""

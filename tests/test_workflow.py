@@ -1,0 +1,100 @@
+"""The workflow itself: the mini target end to end, and a dry run of the full study config."""
+
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import BIN, snakemake_env
+from PIL import Image
+
+WORKFLOW_FILES = ["Snakefile", "config.yaml", "workflow", "envs", "profiles", "tests/mini"]
+
+
+def _workdir(repo, tmp_path):
+    """A copy of the workflow (not results/) in a fresh folder, as a user's clone would be."""
+    for name in WORKFLOW_FILES:
+        src, dst = repo / name, tmp_path / name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst)
+        else:
+            shutil.copy(src, dst)
+    return tmp_path
+
+
+def _snakemake(workdir, *args, timeout=1200):
+    proc = subprocess.run([str(BIN / "snakemake"), *args], cwd=workdir, env=snakemake_env(),
+                          capture_output=True, text=True, timeout=timeout)
+    return proc
+
+
+@pytest.fixture(scope="module")
+def mini_run(repo, tmp_path_factory):
+    workdir = _workdir(repo, tmp_path_factory.mktemp("mini"))
+    proc = _snakemake(workdir, "--cores", "2", "--configfile", "tests/mini/config.yaml")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    return workdir
+
+
+@pytest.mark.slow
+def test_mini_target_prepares_the_phantom_dataset(mini_run):
+    data = mini_run / "results/data"
+    summary = json.loads((data / "prepare.json").read_text())
+    assert summary["counts"]["train"] == 200 and summary["counts"]["test"] == 40
+    for split, n in (("train", 200), ("test", 40)):
+        labels = pd.read_parquet(data / split / "labels.parquet")
+        assert len(labels) == n
+        for r in (4, 8, 16, 32, 64):
+            arr = np.load(data / split / f"res{r}.npy", mmap_mode="r")
+            assert arr.shape == (n, r, r) and arr.dtype == np.uint8
+            assert arr[:8].std() > 5  # real images, not a blank array
+    with Image.open(data / "phantom_sheet.png") as im:
+        assert im.width > 800
+    assert (mini_run / "logs/data/prepare.log").read_text().startswith("prepare:")
+    assert (mini_run / "benchmarks/data/prepare.tsv").is_file()
+
+
+@pytest.mark.slow
+def test_mini_target_is_up_to_date_after_a_run(mini_run):
+    proc = _snakemake(mini_run, "-n", "--configfile", "tests/mini/config.yaml")
+    assert proc.returncode == 0
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+@pytest.fixture
+def fake_rsna(repo, tmp_path):
+    """The full config's layout with a handful of RSNA-format images."""
+    workdir = _workdir(repo, tmp_path)
+    images = workdir / "resources/rsna/boneage-training-dataset"
+    images.mkdir(parents=True)
+    rows = []
+    for i in range(1377, 1387):
+        Image.new("L", (300, 380), 40).save(images / f"{i}.png")
+        rows.append({"id": i, "boneage": 100 + i % 50, "male": i % 2 == 0})
+    pd.DataFrame(rows).to_csv(workdir / "resources/rsna/boneage-training-dataset.csv", index=False)
+    return workdir
+
+
+def test_full_config_plans_against_a_fake_rsna_folder(fake_rsna):
+    proc = _snakemake(fake_rsna, "-n", "--quiet", "rules")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    assert "prepare" in out and "phantom" not in out.replace("phantom_sheet", "")
+
+
+def test_full_config_without_data_names_the_missing_file(repo, tmp_path):
+    workdir = _workdir(repo, tmp_path)
+    proc = _snakemake(workdir, "-n")
+    assert proc.returncode != 0
+    assert "resources/rsna/boneage-training-dataset" in proc.stdout + proc.stderr
+
+
+def test_bad_config_fails_at_parse_time_naming_the_key(repo, tmp_path):
+    workdir = _workdir(repo, tmp_path)
+    (workdir / "bad.yaml").write_text("data:\n  max_res: 1000\n")
+    proc = _snakemake(workdir, "-n", "--configfile", "bad.yaml")
+    assert proc.returncode != 0
+    assert "config key data.max_res: 1000 is not one of" in proc.stdout + proc.stderr

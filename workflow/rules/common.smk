@@ -1,0 +1,71 @@
+# Shared helpers for all workflow files: config validation, wildcard constraints, the
+# resolution list and named input functions. Rules live in the other .smk files.
+from pathlib import Path
+
+from snakemake.utils import validate
+
+import latentage
+from latentage.config import check_config, validate_config
+
+MIN_PACKAGE_VERSION = "0.1.0"
+if tuple(map(int, latentage.__version__.split(".")[:3])) < tuple(
+    map(int, MIN_PACKAGE_VERSION.split("."))
+):
+    raise WorkflowError(
+        f"this workflow needs latentage >= {MIN_PACKAGE_VERSION}, found "
+        f"{latentage.__version__}; run `make install` (or pip install -e .)"
+    )
+
+# Messages that name the key first; then Snakemake's validate fills in the schema's defaults;
+# then the checks a schema cannot express.
+SCHEMA = workflow.source_path("../schemas/config.schema.yaml")
+validate_config(config, SCHEMA)
+validate(config, schema="../schemas/config.schema.yaml")
+check_config(config)
+
+SPLITS = ["train", "test"]
+RESOLUTIONS = [2**k for k in range(2, config["data"]["max_res"].bit_length())]
+
+
+wildcard_constraints:
+    split="|".join(SPLITS),
+    res="|".join(str(r) for r in RESOLUTIONS),
+
+
+def raw_dataset(wildcards):
+    """The labelled image folder and CSV that `prepare` reads: phantom or the user's."""
+    if config["data"]["source"] == "phantom":
+        return {
+            "images": "results/phantom/images",
+            "labels": "results/phantom/labels.csv",
+        }
+    rsna = config["data"]["rsna"]
+    return {"images": rsna["images"], "labels": rsna["labels"]}
+
+
+def column_flags(wildcards):
+    """--id-column/--age-column/--sex-column for the columns the user named."""
+    rsna = config["data"]["rsna"]
+    flags = []
+    for key, flag in (
+        ("id_column", "--id-column"),
+        ("age_column", "--age-column"),
+        ("sex_column", "--sex-column"),
+    ):
+        if rsna.get(key):
+            flags.append(f"{flag} '{rsna[key]}'")
+    return " ".join(flags)
+
+
+def prepared_data():
+    return expand(
+        "results/data/{split}/res{res}.npy", split=SPLITS, res=RESOLUTIONS
+    ) + expand("results/data/{split}/labels.parquet", split=SPLITS)
+
+
+def final_outputs():
+    """Everything `snakemake` with no target builds."""
+    targets = prepared_data() + ["results/data/prepare.json"]
+    if config["data"]["source"] == "phantom":
+        targets.append("results/data/phantom_sheet.png")
+    return targets
