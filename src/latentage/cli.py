@@ -81,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="processes (default 1)")
     p.set_defaults(func=_prepare)
 
+    from latentage.gan.cli import add_parsers as add_gan
+
+    add_gan(sub)
+
     p = sub.add_parser("bench", help="print speed and memory figures of a step")
     bsub = p.add_subparsers(dest="what", required=True, metavar="<what>")
     b = bsub.add_parser("phantom", help="phantom images/s on one core")
@@ -90,6 +94,15 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--n", type=int, default=1000)
     b.add_argument("--max-res", type=int, default=256)
     b.add_argument("--workers", type=int, default=2)
+    b = bsub.add_parser("train", help="PGGAN training steps: img/s, s/kimg, peak memory")
+    b.add_argument("--res", type=int, nargs="+", default=[64], help="resolution(s)")
+    b.add_argument("--batch", type=int, default=16, help="minibatch (per process)")
+    b.add_argument("--latent", type=int, default=512)
+    b.add_argument("--fmap-base", type=int, default=8192)
+    b.add_argument("--fmap-max", type=int, default=512)
+    b.add_argument("--steps", type=int, default=5, help="timed D+G steps after 2 warm-up")
+    b.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"])
+    b.add_argument("--fade", action="store_true", help="time a fade step (alpha 0.5)")
     p.set_defaults(func=_bench)
     return parser
 

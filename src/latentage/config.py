@@ -56,3 +56,35 @@ def check_config(config: dict) -> None:
     if test_size >= 1 and test_size != int(test_size):
         raise ConfigError(f"config key data.test_size ({test_size}) must be a whole count "
                           f"(>= 1) or a fraction (< 1)")
+    if "gan" in config:
+        check_gan(config)
+
+
+def gan_max_res(config: dict) -> int:
+    return config["gan"]["max_res"] or config["data"]["max_res"]
+
+
+def gan_settings(config: dict) -> dict:
+    """The gan section as the train-phase step takes it (max_res resolved)."""
+    settings = dict(config["gan"])
+    settings["max_res"] = gan_max_res(config)
+    return settings
+
+
+def check_gan(config: dict) -> None:
+    from latentage.gan.schedule import Schedule
+
+    gan = config["gan"]
+    res = gan_max_res(config)
+    if res > config["data"]["max_res"]:
+        raise ConfigError(f"config key gan.max_res ({res}) is above data.max_res "
+                          f"({config['data']['max_res']}): no prepared images at that size")
+    sched = Schedule(res, **gan["schedule"])
+    try:
+        sched.validate()
+    except ValueError as exc:
+        raise ConfigError(f"config key gan.schedule.total_kimg: {exc}") from None
+    for key in ("snapshot_kimg", "checkpoint_kimg"):
+        if gan[key] > gan["schedule"]["total_kimg"]:
+            raise ConfigError(f"config key gan.{key} ({gan[key]}) exceeds "
+                              f"gan.schedule.total_kimg")

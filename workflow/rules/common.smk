@@ -1,11 +1,12 @@
 # Shared helpers for all workflow files: config validation, wildcard constraints, the
 # resolution list and named input functions. Rules live in the other .smk files.
+import json
 from pathlib import Path
 
 from snakemake.utils import validate
 
 import latentage
-from latentage.config import check_config, validate_config
+from latentage.config import check_config, gan_max_res, gan_settings, validate_config
 
 MIN_PACKAGE_VERSION = "0.1.0"
 if tuple(map(int, latentage.__version__.split(".")[:3])) < tuple(
@@ -25,6 +26,8 @@ check_config(config)
 
 SPLITS = ["train", "test"]
 RESOLUTIONS = [2**k for k in range(2, config["data"]["max_res"].bit_length())]
+GAN_RESOLUTIONS = [2**k for k in range(2, gan_max_res(config).bit_length())]
+GAN_SETTINGS = gan_settings(config)
 
 
 wildcard_constraints:
@@ -63,9 +66,33 @@ def prepared_data():
     ) + expand("results/data/{split}/labels.parquet", split=SPLITS)
 
 
+def prev_checkpoint(wildcards):
+    """Phase R starts from phase R/2's checkpoint; the 4×4 phase from fresh networks."""
+    res = int(wildcards.res)
+    return [] if res == 4 else [f"results/gan/res{res // 2}/checkpoint.pt"]
+
+
+def prev_flag(wildcards, input):
+    return f"--prev {input.prev}" if input.prev else ""
+
+
+def launcher(wildcards, resources):
+    """One process per GPU of the job (torchrun, NCCL); a single process without GPUs."""
+    gpus = int(getattr(resources, "gpu", 0) or 0)
+    if gpus > 1:
+        return f"torchrun --standalone --nproc-per-node {gpus} -m latentage"
+    return "latentage"
+
+
+def phase_checkpoints():
+    return expand("results/gan/res{res}/checkpoint.pt", res=GAN_RESOLUTIONS)
+
+
 def final_outputs():
     """Everything `snakemake` with no target builds."""
     targets = prepared_data() + ["results/data/prepare.json"]
+    targets += phase_checkpoints()
+    targets += ["results/figures/fig1a_growth.png", "results/figures/fig1b_samples.png"]
     if config["data"]["source"] == "phantom":
         targets.append("results/data/phantom_sheet.png")
     return targets

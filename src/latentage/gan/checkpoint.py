@@ -1,0 +1,38 @@
+"""Checkpoints: plain state dicts (no pickled code), written atomically, loaded weights_only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from latentage.errors import InputError
+from latentage.gan.networks import Generator
+from latentage.io import atomic_path
+
+
+def save(path, state: dict) -> None:
+    with atomic_path(path, suffix=".pt") as tmp:
+        torch.save(state, tmp)
+
+
+def load(path, map_location="cpu") -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: checkpoint not found")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # a truncated or foreign file
+        raise InputError(f"{path}: not a readable latentage checkpoint ({exc})") from None
+
+
+def load_generator(path, device="cpu") -> tuple[Generator, dict]:
+    """G_ema from a phase checkpoint or a snapshot, in eval mode, with its metadata."""
+    state = load(path, device)
+    key = "G_ema" if "G_ema" in state else None
+    if key is None or "networks" not in state:
+        raise InputError(f"{path}: no G_ema in this checkpoint")
+    G = Generator(**state["networks"]["G"]).to(device)
+    G.load_state_dict(state[key])
+    G.eval().requires_grad_(False)
+    return G, {k: state[k] for k in ("resolution", "alpha", "kimg") if k in state}

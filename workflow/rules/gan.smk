@@ -1,0 +1,59 @@
+# The progressive-growing GAN: one job per growth phase, then the study's Fig 1a/1b.
+
+
+rule train_phase:
+    """Phase R: fade into R (except 4²), then stabilise at R, from phase R/2's checkpoint.
+    Resumes mid-phase from results/gan/res{R}/.progress after a time limit or a crash."""
+    input:
+        data="results/data/train/res{res}.npy",
+        prev=prev_checkpoint,
+    output:
+        checkpoint=protected("results/gan/res{res}/checkpoint.pt"),
+        stats="results/gan/res{res}/stats.jsonl",
+        fakes="results/gan/res{res}/fakes.png",
+        ticks=directory("results/gan/res{res}/fakes"),
+        snapshots=directory("results/gan/res{res}/snapshots"),
+    params:
+        settings=GAN_SETTINGS,
+        settings_json=json.dumps(GAN_SETTINGS),
+        seed=config["seed"],
+        launcher=launcher,
+        prev=prev_flag,
+        out=lambda wildcards, output: Path(output.checkpoint).parent,
+    log:
+        "logs/gan/res{res}.log",
+    benchmark:
+        "benchmarks/gan/res{res}.tsv"
+    threads: 2
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "{params.launcher} train-phase --res {wildcards.res} --data {input.data:q}"
+        " {params.prev} --out {params.out:q} --settings {params.settings_json:q}"
+        " --seed {params.seed} >> {log:q} 2>&1"
+
+
+rule gan_figures:
+    """Fig 1a (one sample per resolution across training) and Fig 1b (final samples)."""
+    input:
+        phase_checkpoints(),
+    output:
+        growth=report(
+            "results/figures/fig1a_growth.png",
+            caption="../report/fig1a_growth.rst",
+            category="GAN",
+        ),
+        samples=report(
+            "results/figures/fig1b_samples.png",
+            caption="../report/fig1b_samples.rst",
+            category="GAN",
+        ),
+    params:
+        seed=config["seed"],
+    log:
+        "logs/gan/figures.log",
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "latentage gan-figures --checkpoints {input:q} --growth {output.growth:q}"
+        " --samples {output.samples:q} --seed {params.seed} > {log:q} 2>&1"
