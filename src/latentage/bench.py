@@ -44,22 +44,16 @@ def bench_prepare(n: int, max_res: int, workers: int) -> None:
           f"peak RSS {_peak_rss_mb():.0f} MB")
 
 
-def run(args) -> None:
-    if args.what == "phantom":
-        bench_phantom(args.size, args.n)
-    elif args.what == "prepare":
-        bench_prepare(args.n, args.max_res, args.workers)
-    elif args.what == "train":
-        bench_train(args.res, args.batch, args.latent, args.fmap_base, args.fmap_max,
-                    args.steps, args.precision, args.fade)
-
-
 def bench_train(resolutions, batch: int, latent: int, fmap_base: int, fmap_max: int,
                 steps: int, precision: str, fade: bool) -> None:
     """Time full training steps (D with gradient penalty, then G, then EMA) on random reals."""
+    for res in resolutions:
+        _bench_train_res(res, batch, latent, fmap_base, fmap_max, steps, precision, fade)
+
+
+def _bench_train_res(res, batch, latent, fmap_base, fmap_max, steps, precision, fade):
     import torch
 
-    from latentage.gan.layers import minibatch_stddev  # noqa: F401  (import cost outside timing)
     from latentage.gan.loss import discriminator_loss, generator_loss
     from latentage.gan.networks import Discriminator, Generator
     from latentage.gan.train import resolve_precision
@@ -69,58 +63,66 @@ def bench_train(resolutions, batch: int, latent: int, fmap_base: int, fmap_max: 
     amp = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(prec)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else \
         f"CPU ({torch.get_num_threads()} threads)"
-    for res in resolutions:
-        G = Generator(res, latent, fmap_base, fmap_max).to(device)
-        D = Discriminator(res, fmap_base, fmap_max).to(device)
-        if device.type == "cuda":
-            G.to(memory_format=torch.channels_last)
-            D.to(memory_format=torch.channels_last)
-            torch.cuda.reset_peak_memory_stats(device)
-        opt_g = torch.optim.Adam(G.parameters(), 1e-3, betas=(0.0, 0.99), eps=1e-8)
-        opt_d = torch.optim.Adam(D.parameters(), 1e-3, betas=(0.0, 0.99), eps=1e-8)
-        scaler = torch.amp.GradScaler(device.type, enabled=prec == "fp16")
-        ema = [p.detach().clone() for p in G.parameters()]
-        alpha = 0.5 if fade else 1.0
-        reals = torch.rand(batch, 1, res, res, device=device) * 2 - 1
+    G = Generator(res, latent, fmap_base, fmap_max).to(device)
+    D = Discriminator(res, fmap_base, fmap_max).to(device)
+    if device.type == "cuda":
+        G.to(memory_format=torch.channels_last)
+        D.to(memory_format=torch.channels_last)
+        torch.cuda.reset_peak_memory_stats(device)
+    opt_g = torch.optim.Adam(G.parameters(), 1e-3, betas=(0.0, 0.99), eps=1e-8)
+    opt_d = torch.optim.Adam(D.parameters(), 1e-3, betas=(0.0, 0.99), eps=1e-8)
+    scaler = torch.amp.GradScaler(device.type, enabled=prec == "fp16")
+    ema = [p.detach().clone() for p in G.parameters()]
+    alpha = 0.5 if fade else 1.0
+    reals = torch.rand(batch, 1, res, res, device=device) * 2 - 1
 
-        def step():
-            with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-                with torch.no_grad():
-                    fakes = G(torch.randn(batch, latent, device=device), res, alpha)
-                d_loss, _ = discriminator_loss(D, reals, fakes, alpha,
-                                               torch.rand(batch, device=device),
-                                               grad_scale=scaler.get_scale()
-                                               if scaler.is_enabled() else 1.0)
-            opt_d.zero_grad(set_to_none=True)
-            scaler.scale(d_loss).backward()
-            scaler.step(opt_d)
-            D.requires_grad_(False)
-            with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-                g_loss = generator_loss(D, G(torch.randn(batch, latent, device=device), res,
-                                             alpha), alpha)
-            opt_g.zero_grad(set_to_none=True)
-            scaler.scale(g_loss).backward()
-            scaler.step(opt_g)
-            scaler.update()
-            D.requires_grad_(True)
+    def step():
+        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
             with torch.no_grad():
-                torch._foreach_lerp_(ema, list(G.parameters()), 0.001)
+                fakes = G(torch.randn(batch, latent, device=device), res, alpha)
+            d_loss, _ = discriminator_loss(
+                D, reals, fakes, alpha, torch.rand(batch, device=device),
+                grad_scale=scaler.get_scale() if scaler.is_enabled() else 1.0)
+        opt_d.zero_grad(set_to_none=True)
+        scaler.scale(d_loss).backward()
+        scaler.step(opt_d)
+        D.requires_grad_(False)
+        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+            fakes = G(torch.randn(batch, latent, device=device), res, alpha)
+            g_loss = generator_loss(D, fakes, alpha)
+        opt_g.zero_grad(set_to_none=True)
+        scaler.scale(g_loss).backward()
+        scaler.step(opt_g)
+        scaler.update()
+        D.requires_grad_(True)
+        with torch.no_grad():
+            torch._foreach_lerp_(ema, list(G.parameters()), 0.001)
 
-        for _ in range(2):
-            step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-            mem = torch.cuda.max_memory_allocated(device) / 2**20
-        else:
-            mem = _peak_rss_mb()
-        dt = time.perf_counter() - t0
-        rate = steps * batch / dt
-        print(f"bench train: res {res:4d} batch {batch:3d} {prec:4s} on {name}: "
-              f"{rate:9.1f} img/s  {1000 / rate:9.2f} s/kimg  peak memory {mem:.0f} MB "
-              f"(latent {latent}, fmap_base {fmap_base}, fmap_max {fmap_max}"
-              f"{', fade' if fade else ''})")
+    for _ in range(2):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        mem = torch.cuda.max_memory_allocated(device) / 2**20
+    else:
+        mem = _peak_rss_mb()
+    dt = time.perf_counter() - t0
+    rate = steps * batch / dt
+    print(f"bench train: res {res:4d} batch {batch:3d} {prec:4s} on {name}: "
+          f"{rate:9.1f} img/s  {1000 / rate:9.2f} s/kimg  peak memory {mem:.0f} MB "
+          f"(latent {latent}, fmap_base {fmap_base}, fmap_max {fmap_max}"
+          f"{', fade' if fade else ''})")
+
+
+def run(args) -> None:
+    if args.what == "phantom":
+        bench_phantom(args.size, args.n)
+    elif args.what == "prepare":
+        bench_prepare(args.n, args.max_res, args.workers)
+    elif args.what == "train":
+        bench_train(args.res, args.batch, args.latent, args.fmap_base, args.fmap_max,
+                    args.steps, args.precision, args.fade)

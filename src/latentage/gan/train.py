@@ -277,7 +277,6 @@ def train_phase(res: int, data_path, out_dir, prev_checkpoint=None, *, options: 
                 group["lr"] = step.g_lrate
             for group in state.opt_D.param_groups:
                 group["lr"] = step.d_lrate
-            n_local = step.minibatch // ctx.world
             diverged = None
             for _ in range(opts.minibatch_repeats):
                 # ---- discriminator
