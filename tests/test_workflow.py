@@ -1,6 +1,7 @@
 """The workflow itself: the mini target end to end, and a dry run of the full study config."""
 
 import json
+import re
 import shutil
 import subprocess
 
@@ -58,6 +59,37 @@ def test_mini_target_prepares_the_phantom_dataset(mini_run):
 
 
 @pytest.mark.slow
+def test_mini_target_trains_every_growth_phase(mini_run):
+    import torch
+
+    from latentage.gan import checkpoint as ckpt
+
+    kimg = {4: 2, 8: 6, 16: 10, 32: 16}
+    for res, end in kimg.items():
+        phase = mini_run / f"results/gan/res{res}"
+        state = ckpt.load(phase / "checkpoint.pt")
+        assert state["resolution"] == res and state["alpha"] == 1.0
+        assert abs(state["nimg"] / 1000 - end) < 0.1
+        assert not (phase / ".progress").exists()
+        assert (phase / "fakes.png").is_file() and any((phase / "fakes").iterdir())
+        lines = (phase / "stats.jsonl").read_text().splitlines()
+        assert json.loads(lines[-1])["res"] == res
+        G, _ = ckpt.load_generator(phase / "checkpoint.pt")
+        with torch.no_grad():
+            out = G(torch.randn(2, G.latent_size), res)
+        assert out.shape == (2, 1, res, res) and torch.isfinite(out).all()
+        log = (mini_run / f"logs/gan/res{res}.log").read_text()
+        assert "ETA phase" in log and f"phase {res}: done" in log
+    snaps = sorted(p.name for r in kimg for p in (mini_run / f"results/gan/res{r}/snapshots").glob("*.pt"))
+    assert snaps == [f"{k:06d}.pt" for k in range(2, 17, 2)]
+    for fig in ("fig1a_growth.png", "fig1b_samples.png"):
+        with Image.open(mini_run / "results/figures" / fig) as im:
+            assert im.width > 500 and np.asarray(im.convert("L")).std() > 10
+    # the phase checkpoints are protected against accidental deletion
+    assert (mini_run / "results/gan/res32/checkpoint.pt").stat().st_mode & 0o222 == 0
+
+
+@pytest.mark.slow
 def test_mini_target_is_up_to_date_after_a_run(mini_run):
     proc = _snakemake(mini_run, "-n", "--configfile", "tests/mini/config.yaml")
     assert proc.returncode == 0
@@ -83,6 +115,20 @@ def test_full_config_plans_against_a_fake_rsna_folder(fake_rsna):
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout + proc.stderr
     assert "prepare" in out and "phantom" not in out.replace("phantom_sheet", "")
+
+
+def test_full_config_under_the_slurm_profile_plans_four_gpu_growth_phases(fake_rsna):
+    proc = _snakemake(fake_rsna, "-n", "--profile", "profiles/slurm")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    jobs = out.split("\nrule ")
+    phases = [j for j in jobs if j.startswith("train_phase:")]
+    assert sorted(int(re.search(r"wildcards: res=(\d+)", j).group(1)) for j in phases) == \
+        [4, 8, 16, 32, 64, 128, 256, 512, 1024]
+    for job in phases:
+        assert "gpu=4" in job and "gpu_model=v100" in job
+        assert "torchrun --standalone --nproc-per-node 4 -m latentage train-phase" in job
+    assert re.search(r"train_phase\s+9", out)
 
 
 def test_full_config_without_data_names_the_missing_file(repo, tmp_path):

@@ -38,8 +38,10 @@ class EqualizedConv2d(nn.Module):
         w = w[:, :, 1:, 1:] + w[:, :, :-1, 1:] + w[:, :, 1:, :-1] + w[:, :, :-1, :-1]
         if self.resample == "down":
             return F.conv2d(x, w * 0.25, self.bias, stride=2, padding=1)
-        # transposed convolution takes (in, out, kH, kW)
-        return F.conv_transpose2d(x, w.transpose(0, 1), self.bias, stride=2, padding=1)
+        # transposed convolution takes (in, out, kH, kW) and correlates with the flipped
+        # kernel; flipping makes it exactly nearest-upsample → conv3×3
+        return F.conv_transpose2d(x, w.flip([2, 3]).transpose(0, 1), self.bias, stride=2,
+                                  padding=1)
 
 
 class EqualizedLinear(nn.Module):

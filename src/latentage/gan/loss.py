@@ -20,7 +20,9 @@ def discriminator_loss(D, reals: torch.Tensor, fakes: torch.Tensor, alpha: float
     applied to the inner gradient (and removed again) so it does not underflow."""
     real_scores = D(reals, alpha).float()
     fake_scores = D(fakes, alpha).float()
-    mixed = torch.lerp(reals.detach(), fakes.detach(), mixing.view(-1, 1, 1, 1).to(reals.dtype))
+    # under autocast the fakes come out in half precision while the reals are float32
+    fakes_ = fakes.detach().to(reals.dtype)
+    mixed = torch.lerp(reals.detach(), fakes_, mixing.view(-1, 1, 1, 1).to(reals.dtype))
     mixed.requires_grad_(True)
     mixed_scores = D(mixed, alpha).float()
     (grads,) = torch.autograd.grad(mixed_scores.sum() * grad_scale, mixed, create_graph=True)

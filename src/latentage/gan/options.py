@@ -41,6 +41,11 @@ class TrainOptions:
     channels_last: bool = True  # NHWC memory layout on GPUs
     compile: bool = False  # torch.compile the networks
 
+    def __post_init__(self):
+        # per-resolution tables arrive with string keys from JSON and int keys from YAML
+        self.schedule = {k: ({int(r): v for r, v in t.items()} if isinstance(t, dict) else t)
+                         for k, t in self.schedule.items()}
+
     @classmethod
     def from_settings(cls, settings: dict) -> TrainOptions:
         known = set(cls.__dataclass_fields__)
@@ -59,9 +64,11 @@ class TrainOptions:
         }
 
     def digest(self) -> str:
-        """Hash of everything that changes the trained weights (not performance knobs that
-        leave results the same up to float rounding)."""
+        """Hash of the settings that define the trained weights: not performance knobs, not
+        output intervals, not the divergence guard's policy (a fade it stretched is recorded in
+        the checkpoint itself), so changing those keeps a phase's progress."""
         d = asdict(self)
-        for k in ("checkpoint_kimg", "grid_size", "channels_last", "compile"):
+        for k in ("checkpoint_kimg", "grid_size", "channels_last", "compile", "max_abs_loss",
+                  "max_restores", "fade_stretch"):
             d.pop(k)
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]

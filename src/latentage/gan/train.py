@@ -318,10 +318,10 @@ def train_phase(res: int, data_path, out_dir, prev_checkpoint=None, *, options: 
                 for k, v in vals.items():
                     tick_sums[k] = tick_sums.get(k, 0.0) + v
                 tick_steps += 1
-                dl = float(d_loss)
-                if not math.isfinite(dl) or not math.isfinite(float(g_loss)) or \
+                dl = float(d_loss.detach())
+                if not math.isfinite(dl) or not math.isfinite(float(g_loss.detach())) or \
                         abs(dl) > opts.max_abs_loss:
-                    diverged = f"D loss {dl:.4g}, G loss {float(g_loss):.4g}"
+                    diverged = f"D loss {dl:.4g}, G loss {float(g_loss.detach()):.4g}"
                     break
                 if state.nimg >= end_nimg:
                     break
