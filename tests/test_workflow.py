@@ -90,6 +90,21 @@ def test_mini_target_trains_every_growth_phase(mini_run):
 
 
 @pytest.mark.slow
+def test_mini_target_trains_and_evaluates_the_cnn(mini_run):
+    cnn = mini_run / "results/cnn"
+    report = json.loads((cnn / "eval.json").read_text())
+    assert report["backbone"] == "resnet10t" and report["train"]["n"] == 200
+    assert report["test"]["n"] == 40 and report["test"]["mae_months"] > 0
+    for split, n in (("train", 200), ("test", 40)):
+        pred = pd.read_parquet(cnn / f"predictions_{split}.parquet")
+        assert len(pred) == n and {"pred_age", "male_prob"} <= set(pred.columns)
+    assert np.load(cnn / "features_train.npy").shape == (200, 512)
+    assert (mini_run / "logs/cnn/train.log").read_text().count("val MAE") >= 1
+    with Image.open(mini_run / "results/figures/cnn_eval.png") as im:
+        assert im.width > 1000
+
+
+@pytest.mark.slow
 def test_mini_target_is_up_to_date_after_a_run(mini_run):
     proc = _snakemake(mini_run, "-n", "--configfile", "tests/mini/config.yaml")
     assert proc.returncode == 0

@@ -81,9 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="processes (default 1)")
     p.set_defaults(func=_prepare)
 
+    from latentage.cnn.cli import add_parsers as add_cnn
     from latentage.gan.cli import add_parsers as add_gan
 
     add_gan(sub)
+    add_cnn(sub)
 
     p = sub.add_parser("bench", help="print speed and memory figures of a step")
     bsub = p.add_subparsers(dest="what", required=True, metavar="<what>")

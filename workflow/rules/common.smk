@@ -28,6 +28,10 @@ SPLITS = ["train", "test"]
 RESOLUTIONS = [2**k for k in range(2, config["data"]["max_res"].bit_length())]
 GAN_RESOLUTIONS = [2**k for k in range(2, gan_max_res(config).bit_length())]
 GAN_SETTINGS = gan_settings(config)
+# the CNN reads the smallest prepared resolution at least as large as its input
+CNN_RES = min(
+    [r for r in RESOLUTIONS if r >= config["cnn"]["input_size"]] or [RESOLUTIONS[-1]]
+)
 
 
 wildcard_constraints:
@@ -93,6 +97,7 @@ def final_outputs():
     targets = prepared_data() + ["results/data/prepare.json"]
     targets += phase_checkpoints()
     targets += ["results/figures/fig1a_growth.png", "results/figures/fig1b_samples.png"]
+    targets += ["results/cnn/eval.json", "results/figures/cnn_eval.png"]
     if config["data"]["source"] == "phantom":
         targets.append("results/data/phantom_sheet.png")
     return targets

@@ -3,7 +3,8 @@
 
 rule train_phase:
     """Phase R: fade into R (except 4²), then stabilise at R, from phase R/2's checkpoint.
-    Resumes mid-phase from results/gan/res{R}/.progress after a time limit or a crash."""
+    Resumes mid-phase from results/gan/res{R}/.progress after a time limit or a crash.
+    """
     input:
         data="results/data/train/res{res}.npy",
         prev=prev_checkpoint,
@@ -13,6 +14,13 @@ rule train_phase:
         fakes="results/gan/res{res}/fakes.png",
         ticks=directory("results/gan/res{res}/fakes"),
         snapshots=directory("results/gan/res{res}/snapshots"),
+    log:
+        "logs/gan/res{res}.log",
+    benchmark:
+        "benchmarks/gan/res{res}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 2
     params:
         settings=GAN_SETTINGS,
         settings_json=json.dumps(GAN_SETTINGS),
@@ -20,13 +28,6 @@ rule train_phase:
         launcher=launcher,
         prev=prev_flag,
         out=lambda wildcards, output: Path(output.checkpoint).parent,
-    log:
-        "logs/gan/res{res}.log",
-    benchmark:
-        "benchmarks/gan/res{res}.tsv"
-    threads: 2
-    conda:
-        "../../envs/torch.yaml"
     shell:
         "{params.launcher} train-phase --res {wildcards.res} --data {input.data:q}"
         " {params.prev} --out {params.out:q} --settings {params.settings_json:q}"
@@ -48,12 +49,12 @@ rule gan_figures:
             caption="../report/fig1b_samples.rst",
             category="GAN",
         ),
-    params:
-        seed=config["seed"],
     log:
         "logs/gan/figures.log",
     conda:
         "../../envs/torch.yaml"
+    params:
+        seed=config["seed"],
     shell:
         "latentage gan-figures --checkpoints {input:q} --growth {output.growth:q}"
         " --samples {output.samples:q} --seed {params.seed} > {log:q} 2>&1"

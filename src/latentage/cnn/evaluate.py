@@ -1,0 +1,102 @@
+"""Evaluate the bone-age CNN as the study did, and save real-image features.
+
+eval.json: MAE and median absolute error per split, MAE per yearly age bin, sex accuracy and
+AUC; predictions_{split}.parquet; features_train.npy (penultimate layer, rows in the order of
+results/data/train/labels.parquet); a figure of predicted against true age and of the error by
+age bin.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.metrics import roc_auc_score
+
+from latentage.cnn.data import load_split
+from latentage.cnn.predict import BoneAgePredictor, default_device
+from latentage.io import atomic_path, save_figure, write_json, write_parquet
+
+
+def _summary(frame: pd.DataFrame) -> dict:
+    err = (frame["pred_age"] - frame["boneage"]).abs()
+    years = np.floor(frame["boneage"] / 12).astype(int)
+    by_bin = {int(y): {"n": int((years == y).sum()), "mae": float(err[years == y].mean())}
+              for y in sorted(years.unique())}
+    male = frame["male"].astype(bool)
+    out = {"n": int(len(frame)), "mae_months": float(err.mean()),
+           "median_ae_months": float(err.median()),
+           "bias_months": float((frame["pred_age"] - frame["boneage"]).mean()),
+           "mae_by_year": by_bin,
+           "sex_accuracy": float(((frame["male_prob"] > 0.5) == male).mean())}
+    out["sex_auc"] = float(roc_auc_score(male, frame["male_prob"])) if male.nunique() == 2 \
+        else None
+    return out
+
+
+def evaluate_cnn(model_path, data_dir, res: int, out_dir, figure, expect=None,
+                 batch_size: int = 64, log=print) -> dict:
+    device = default_device()
+    predictor = BoneAgePredictor.from_checkpoint(model_path, device, batch_size, expect)
+    model = predictor.model
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    results, frames = {}, {}
+    for split in ("train", "test"):
+        images, labels = load_split(data_dir / split / f"res{res}.npy",
+                                    data_dir / split / "labels.parquet")
+        pred = predictor.predict_uint8(images, features=split == "train")
+        frame = labels.copy()
+        frame["pred_age"] = pred["age"]
+        frame["male_prob"] = pred["male_prob"]
+        write_parquet(out_dir / f"predictions_{split}.parquet", frame)
+        if split == "train":
+            with atomic_path(out_dir / "features_train.npy", suffix=".npy") as tmp:
+                np.save(tmp, pred["features"].astype(np.float32))
+        results[split] = _summary(frame)
+        frames[split] = frame
+        log(f"evaluate-cnn: {split}: MAE {results[split]['mae_months']:.2f} months (median "
+            f"{results[split]['median_ae_months']:.2f}), sex accuracy "
+            f"{results[split]['sex_accuracy']:.3f}, AUC {results[split]['sex_auc']}")
+    state = torch.load(model_path, map_location="cpu", weights_only=True)
+    report = {"backbone": model.meta.backbone, "input_size": model.meta.input_size,
+              "feature_dim": model.meta.feature_dim, "best_epoch": state.get("best_epoch"),
+              "val_mae_months": state.get("val_mae"), **results}
+    write_json(out_dir / "eval.json", report)
+    _figure(frames, results, figure, model.meta.backbone)
+    return report
+
+
+def _figure(frames: dict, results: dict, out_png, backbone: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
+    lim = [0, max(240, float(max(f[["boneage", "pred_age"]].max().max() for f in
+                                 frames.values())) + 6)]
+    for ax, split in zip(axes[:2], ("train", "test"), strict=True):
+        f, r = frames[split], results[split]
+        ax.scatter(f["boneage"], f["pred_age"], s=6, alpha=0.5,
+                   c=np.where(f["male"], "tab:blue", "tab:red"))
+        ax.plot(lim, lim, "k--", lw=1)
+        ax.set(xlim=lim, ylim=lim, xlabel="bone age (months)", ylabel="CNN prediction (months)",
+               title=f"{split}: MAE {r['mae_months']:.1f}, median {r['median_ae_months']:.1f} "
+                     f"months (n={r['n']})")
+        ax.scatter([], [], c="tab:blue", label="male")
+        ax.scatter([], [], c="tab:red", label="female")
+        ax.legend(loc="upper left", fontsize=8)
+    ax = axes[2]
+    for split, marker in (("train", "o-"), ("test", "s-")):
+        bins = results[split]["mae_by_year"]
+        years = sorted(bins)
+        ax.plot(years, [bins[y]["mae"] for y in years], marker, label=split)
+    ax.set(xlabel="bone age (years, bin start)", ylabel="mean absolute error (months)",
+           title="error by age bin")
+    ax.legend()
+    fig.suptitle(f"Bone-age CNN ({backbone})")
+    fig.tight_layout()
+    save_figure(out_png, fig)
+    plt.close(fig)

@@ -1,0 +1,197 @@
+"""The bone-age CNN: weights loading, both heads, checkpoints, evaluation, prediction API.
+
+Pretrained weights cannot be downloaded here, so these tests write their own weight files
+(random, with the real key layout of the backbone) and load them through the real code path
+— an explicit file, then timm's cache location — and check the offline error message.
+"""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import timm
+import torch
+
+from latentage.cnn.data import augment
+from latentage.cnn.evaluate import evaluate_cnn
+from latentage.cnn.model import BoneAgeNet, load_model, save_model
+from latentage.cnn.predict import BoneAgePredictor
+from latentage.cnn.train import CnnOptions, train_cnn
+from latentage.cnn.weights import create_backbone, expected_cache_file
+from latentage.data.prepare import prepare
+from latentage.errors import ConfigError, InputError
+
+
+@pytest.fixture(scope="module")
+def data(phantom_set, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cnn_data")
+    prepare(phantom_set / "images", phantom_set / "labels.csv", out, max_res=32, test_size=10,
+            seed=0, log=lambda *_: None)
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cnn")
+    opts = CnnOptions(backbone="resnet10t", pretrained=False, input_size=32, epochs=2,
+                      batch_size=16, patience=5)
+    summary = train_cnn(data / "train/res32.npy", data / "train/labels.parquet",
+                        out / "model.pt", out / "history.jsonl", opts, seed=1,
+                        log=lambda *_: None)
+    return out, summary
+
+
+def test_explicit_weights_file_is_loaded_and_rgb_filters_summed_to_gray(tmp_path):
+    torch.manual_seed(0)
+    rgb = timm.create_model("resnet10t", pretrained=False, num_classes=0)
+    path = tmp_path / "resnet10t_imagenet.pth"
+    torch.save(rgb.state_dict(), path)
+    gray = create_backbone("resnet10t", pretrained=True, weights=str(path), in_chans=1)
+    first = next(k for k, v in rgb.state_dict().items() if v.ndim == 4)
+    torch.testing.assert_close(gray.state_dict()[first],
+                               rgb.state_dict()[first].sum(dim=1, keepdim=True))
+    for key, value in rgb.state_dict().items():
+        if key != first:
+            assert torch.equal(gray.state_dict()[key], value), key
+
+
+def test_weights_found_in_the_torch_hub_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    cached = expected_cache_file("legacy_xception")
+    assert cached == tmp_path / "hub/checkpoints/xception-43020ad28.pth"
+    cached.parent.mkdir(parents=True)
+    torch.manual_seed(1)
+    rgb = timm.create_model("legacy_xception", pretrained=False)
+    torch.save(rgb.state_dict(), cached)
+    gray = create_backbone("legacy_xception", pretrained=True, allow_download=False)
+    assert gray.num_features == 2048
+    key = "block1.rep.0.conv1.weight"
+    assert torch.equal(gray.state_dict()[key], rgb.state_dict()[key])
+
+
+def test_missing_weights_offline_say_which_file_to_put_where(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(InputError) as err:
+        create_backbone("legacy_xception", pretrained=True, allow_download=False)
+    msg = str(err.value)
+    assert str(tmp_path / "hub/checkpoints/xception-43020ad28.pth") in msg
+    assert "xception-43020ad28.pth" in msg and "cnn.weights" in msg
+    assert "cnn.pretrained: false" in msg
+    with pytest.raises(InputError, match=r"config key cnn.weights: .*nope.pth does not exist"):
+        create_backbone("resnet10t", pretrained=True, weights=str(tmp_path / "nope.pth"))
+    with pytest.raises(InputError, match="cnn.backbone: 'resnet_nonexistent' is not a timm"):
+        create_backbone("resnet_nonexistent", pretrained=False)
+
+
+def test_both_heads_train_and_the_best_epoch_is_kept(trained):
+    out, summary = trained
+    history = [json.loads(x) for x in (out / "history.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert summary["val_mae"] == min(h["val_mae_months"] for h in history)
+    state = torch.load(out / "model.pt", weights_only=True)
+    assert {"age_head.weight", "sex_head.weight"} <= set(state["model"])
+    assert state["meta"]["backbone"] == "resnet10t" and state["meta"]["input_size"] == 32
+    # the sex head is trained: its loss gradient reaches the weights
+    model = load_model(out / "model.pt")
+    model.train()
+    x = torch.rand(4, 1, 32, 32)
+    age, sex, feats = model(model.prepare(x))
+    torch.nn.functional.binary_cross_entropy_with_logits(sex, torch.ones(4)).backward()
+    assert model.sex_head.weight.grad.abs().sum() > 0
+    assert model.age_head.weight.grad is None or model.age_head.weight.grad.abs().sum() == 0
+    assert feats.shape == (4, 512)
+
+
+def test_training_is_deterministic_on_cpu(data, trained, tmp_path):
+    out, _ = trained
+    opts = CnnOptions(backbone="resnet10t", pretrained=False, input_size=32, epochs=2,
+                      batch_size=16, patience=5)
+    train_cnn(data / "train/res32.npy", data / "train/labels.parquet", tmp_path / "m.pt",
+              tmp_path / "h.jsonl", opts, seed=1, log=lambda *_: None)
+    a = torch.load(out / "model.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "m.pt", weights_only=True)["model"]
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_checkpoint_round_trip_and_mismatch_errors(trained, tmp_path):
+    out, _ = trained
+    model = load_model(out / "model.pt")
+    save_model(model, tmp_path / "copy.pt")
+    again = load_model(tmp_path / "copy.pt")
+    x = torch.rand(3, 1, 32, 32)
+    with torch.no_grad():
+        for a, b in zip(model(model.prepare(x)), again(again.prepare(x)), strict=True):
+            torch.testing.assert_close(a, b)
+    with pytest.raises(InputError, match=r"trained with backbone 'resnet10t' but cnn.backbone "
+                                         r"is 'legacy_xception'"):
+        load_model(out / "model.pt", expect={"backbone": "legacy_xception"})
+    with pytest.raises(InputError, match="input_size 32 but cnn.input_size is 299"):
+        load_model(out / "model.pt", expect={"input_size": 299})
+    (tmp_path / "bad.pt").write_bytes(b"garbage")
+    with pytest.raises(InputError, match="not a latentage CNN checkpoint"):
+        load_model(tmp_path / "bad.pt")
+
+
+def test_prediction_api_on_generated_tensors(trained, data):
+    out, _ = trained
+    predictor = BoneAgePredictor.from_checkpoint(out / "model.pt", "cpu", batch_size=3)
+    fakes = torch.rand(7, 1, 16, 16) * 2 - 1  # generator output range, a smaller resolution
+    res = predictor(fakes, features=True)
+    assert res["age"].shape == (7,) and res["male_prob"].shape == (7,)
+    assert res["features"].shape == (7, predictor.feature_dim)
+    assert ((res["male_prob"] >= 0) & (res["male_prob"] <= 1)).all()
+    big = BoneAgePredictor.from_checkpoint(out / "model.pt", "cpu", batch_size=64)(fakes)
+    torch.testing.assert_close(res["age"], big["age"], atol=1e-4, rtol=1e-5)
+    # the same images as uint8 in [0, 255] give the same answers
+    images = np.load(data / "test/res32.npy")
+    as_uint8 = predictor.predict_uint8(images)
+    as_float = predictor(torch.from_numpy(images).float().unsqueeze(1) / 127.5 - 1)
+    np.testing.assert_allclose(as_uint8["age"], as_float["age"].numpy(), atol=1e-3)
+
+
+def test_evaluate_writes_eval_predictions_features_and_figure(trained, data, tmp_path):
+    out, _ = trained
+    fig = tmp_path / "fig.png"
+    report = evaluate_cnn(out / "model.pt", data, 32, tmp_path, fig,
+                          expect={"backbone": "resnet10t"}, log=lambda *_: None)
+    on_disk = json.loads((tmp_path / "eval.json").read_text())
+    assert on_disk["train"]["n"] == 50 and on_disk["test"]["n"] == 10
+    for split in ("train", "test"):
+        r = on_disk[split]
+        assert {"mae_months", "median_ae_months", "mae_by_year", "sex_accuracy", "sex_auc"} <= set(r)
+        pred = pd.read_parquet(tmp_path / f"predictions_{split}.parquet")
+        labels = pd.read_parquet(data / split / "labels.parquet")
+        assert list(pred.id) == list(labels.id)
+        mae = float((pred.pred_age - pred.boneage).abs().mean())
+        assert r["mae_months"] == pytest.approx(mae)
+        years = np.floor(pred.boneage / 12).astype(int)
+        assert sum(b["n"] for b in r["mae_by_year"].values()) == len(pred)
+        assert set(map(int, r["mae_by_year"])) == set(years)
+    feats = np.load(tmp_path / "features_train.npy")
+    assert feats.shape == (50, 512) and feats.dtype == np.float32
+    assert report["feature_dim"] == 512 and fig.stat().st_size > 10_000
+
+
+def test_augmentation_keeps_range_and_does_not_flip_by_default():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.zeros(4, 1, 32, 32)
+    x[:, :, :, :8] = 1.0  # a bright left edge
+    y = augment(x, gen, rotate=0, scale=0, shift=0, brightness=0, contrast=0, hflip=False)
+    torch.testing.assert_close(y, x, atol=1e-5, rtol=0)
+    z = augment(x, gen, rotate=10, scale=0.1, shift=0.05, brightness=0.1, contrast=0.15,
+                hflip=False)
+    assert z.min() >= 0 and z.max() <= 1
+    assert (z[:, :, :, :4].mean() > z[:, :, :, -4:].mean())  # still bright on the left
+
+
+def test_unknown_settings_are_a_config_error():
+    with pytest.raises(ConfigError, match="unknown cnn settings: backbon"):
+        CnnOptions.from_settings({"backbon": "x"})
+
+
+def test_model_meta_normalisation_comes_from_the_backbone():
+    model = BoneAgeNet.build("resnet10t", 64, False, None, False, 120.0, 40.0)
+    assert model.meta.mean == pytest.approx(np.mean([0.485, 0.456, 0.406]))
+    assert model.months(torch.tensor([0.0, 1.0])).tolist() == [120.0, 160.0]
