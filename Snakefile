@@ -15,6 +15,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/gan.smk"
 include: "workflow/rules/cnn.smk"
+include: "workflow/rules/latent.smk"
 
 
 rule all:

@@ -105,6 +105,43 @@ def test_mini_target_trains_and_evaluates_the_cnn(mini_run):
 
 
 @pytest.mark.slow
+def test_mini_target_fans_out_and_gathers_latent_labels(mini_run):
+    latent = mini_run / "results/latent"
+    z = np.load(latent / "z.npy")
+    labels = pd.read_parquet(latent / "labels.parquet")
+    assert z.shape == (2000, 32) and z.dtype == np.float32
+    assert list(labels.idx) == list(range(2000))
+    assert sorted(p.name for p in (latent / "shards").glob("*.parquet")) == \
+        [f"{i}-of-4.parquet" for i in range(1, 5)]
+    from latentage.latent.label import latent as draw
+
+    assert np.array_equal(z[1234], draw(7, 1234, 32))  # seed 7 of the mini config
+    assert (mini_run / "results/figures/latent_age_distribution.png").is_file()
+
+
+@pytest.mark.slow
+def test_deleting_one_shard_reruns_only_that_shard_and_what_follows(mini_run, tmp_path):
+    shard = mini_run / "results/latent/shards/3-of-4.parquet"
+    saved = shard.read_bytes()
+    shard.unlink()
+    try:
+        proc = _snakemake(mini_run, "-n", "--configfile", "tests/mini/config.yaml")
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 0, out
+        counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
+        assert counts == {"label_shard": "1", "gather_labels": "1",
+                          "latent_age_distribution": "1", "all": "1", "total": "4"}, counts
+        assert "wildcards: scatteritem=3-of-4" in out
+    finally:
+        shard.write_bytes(saved)
+        # restore the timestamp order so the run stays up to date
+        import os
+
+        later = (mini_run / "results/latent/z.npy").stat().st_mtime - 1
+        os.utime(shard, (later, later))
+
+
+@pytest.mark.slow
 def test_mini_target_is_up_to_date_after_a_run(mini_run):
     proc = _snakemake(mini_run, "-n", "--configfile", "tests/mini/config.yaml")
     assert proc.returncode == 0

@@ -118,11 +118,66 @@ def _bench_train_res(res, batch, latent, fmap_base, fmap_max, steps, precision, 
           f"{', fade' if fade else ''})")
 
 
+def bench_label(res, batch, n, latent, fmap_base, fmap_max, backbone, input_size) -> None:
+    """Generate + label throughput with random weights at the given sizes (speed only)."""
+    import torch
+
+    from latentage.cnn.model import BoneAgeNet
+    from latentage.cnn.predict import BoneAgePredictor, default_device
+    from latentage.gan.networks import Generator
+    from latentage.latent.label import label_range
+
+    device = default_device()
+    G = Generator(res, latent, fmap_base, fmap_max).to(device).eval()
+    cnn = BoneAgeNet.build(backbone, input_size, False, None, False, 120.0, 40.0)
+    predictor = BoneAgePredictor(cnn.to(device).eval(), device, batch)
+    label_range(G, predictor, 0, 0, batch, batch, res)  # warm-up
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats(device)
+    t0 = time.perf_counter()
+    label_range(G, predictor, 0, 0, n, batch, res)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    dt = time.perf_counter() - t0
+    # where the time goes: G alone, CNN alone, latents alone
+    z = torch.randn(batch, latent, device=device)
+    with torch.no_grad():
+        t = time.perf_counter()
+        for _ in range(max(n // batch, 1)):
+            images = G(z, res)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        g_s = time.perf_counter() - t
+        t = time.perf_counter()
+        for _ in range(max(n // batch, 1)):
+            predictor(images)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        c_s = time.perf_counter() - t
+    from latentage.latent.label import latents
+
+    t = time.perf_counter()
+    latents(0, 0, n, latent)
+    z_s = time.perf_counter() - t
+    mem = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" \
+        else _peak_rss_mb()
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else \
+        f"CPU ({torch.get_num_threads()} threads)"
+    print(f"bench label: {n} latents, G {res}² (latent {latent}, fmap {fmap_base}/{fmap_max}) "
+          f"+ {backbone} at {input_size}px, batch {batch} on {name}: {n / dt:.1f} images/s, "
+          f"peak memory {mem:.0f} MB; of the time: G {100 * g_s / dt:.0f} %, CNN incl. resize "
+          f"{100 * c_s / dt:.0f} %, drawing latents {100 * z_s / dt:.0f} %")
+
+
 def run(args) -> None:
     if args.what == "phantom":
         bench_phantom(args.size, args.n)
     elif args.what == "prepare":
         bench_prepare(args.n, args.max_res, args.workers)
+    elif args.what == "label":
+        bench_label(args.res, args.batch, args.n, args.latent, args.fmap_base, args.fmap_max,
+                    args.backbone, args.input_size)
     elif args.what == "train":
         bench_train(args.res, args.batch, args.latent, args.fmap_base, args.fmap_max,
                     args.steps, args.precision, args.fade)

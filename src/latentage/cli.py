@@ -83,9 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from latentage.cnn.cli import add_parsers as add_cnn
     from latentage.gan.cli import add_parsers as add_gan
+    from latentage.latent.cli import add_parsers as add_latent
 
     add_gan(sub)
     add_cnn(sub)
+    add_latent(sub)
 
     p = sub.add_parser("bench", help="print speed and memory figures of a step")
     bsub = p.add_subparsers(dest="what", required=True, metavar="<what>")
@@ -105,6 +107,15 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--steps", type=int, default=5, help="timed D+G steps after 2 warm-up")
     b.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"])
     b.add_argument("--fade", action="store_true", help="time a fade step (alpha 0.5)")
+    b = bsub.add_parser("label", help="generate + label images/s and peak memory")
+    b.add_argument("--res", type=int, default=64, help="generator resolution")
+    b.add_argument("--batch", type=int, default=64)
+    b.add_argument("--n", type=int, default=512, help="latents to label")
+    b.add_argument("--latent", type=int, default=512)
+    b.add_argument("--fmap-base", type=int, default=8192)
+    b.add_argument("--fmap-max", type=int, default=512)
+    b.add_argument("--backbone", default="legacy_xception")
+    b.add_argument("--input-size", type=int, default=299)
     p.set_defaults(func=_bench)
     return parser
 

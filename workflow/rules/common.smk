@@ -34,6 +34,10 @@ CNN_RES = min(
 )
 
 
+scattergather:
+    label=config["latent"]["shards"],
+
+
 wildcard_constraints:
     split="|".join(SPLITS),
     res="|".join(str(r) for r in RESOLUTIONS),
@@ -88,6 +92,16 @@ def launcher(wildcards, resources):
     return "latentage"
 
 
+def final_generator():
+    """G_ema at the end of the last growth phase."""
+    return f"results/gan/res{GAN_RESOLUTIONS[-1]}/checkpoint.pt"
+
+
+def truncation_flag(wildcards):
+    tau = config["latent"]["truncation"]
+    return "" if tau is None else f"--truncation {tau}"
+
+
 def phase_checkpoints():
     return expand("results/gan/res{res}/checkpoint.pt", res=GAN_RESOLUTIONS)
 
@@ -98,6 +112,8 @@ def final_outputs():
     targets += phase_checkpoints()
     targets += ["results/figures/fig1a_growth.png", "results/figures/fig1b_samples.png"]
     targets += ["results/cnn/eval.json", "results/figures/cnn_eval.png"]
+    targets += ["results/latent/z.npy", "results/latent/labels.parquet"]
+    targets += ["results/figures/latent_age_distribution.png"]
     if config["data"]["source"] == "phantom":
         targets.append("results/data/phantom_sheet.png")
     return targets

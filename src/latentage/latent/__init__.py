@@ -1,0 +1,1 @@
+"""Latent fan-out: latents generated and labelled by the bone-age CNN in shards, gathered."""
