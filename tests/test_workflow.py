@@ -155,6 +155,23 @@ def _job_counts(proc) -> dict:
 
 
 @pytest.mark.slow
+def test_report_contains_every_reported_figure(mini_run):
+    import zipfile
+
+    proc = _snakemake(mini_run, "--report", "report.zip", "--configfile",
+                      "tests/mini/config.yaml")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rules = "".join(p.read_text() for p in (mini_run / "workflow/rules").glob("*.smk"))
+    reported = {m.split("/")[-1] for m in re.findall(r'report\(\s*"([^"]+)"', rules)}
+    assert len(reported) >= 5
+    with zipfile.ZipFile(mini_run / "report.zip") as zf:
+        names = {n.split("/")[-1] for n in zf.namelist()}
+        html = zf.read("report/report.html").decode()
+    assert reported <= names, reported - names
+    assert "latentage" in html
+
+
+@pytest.mark.slow
 def test_mini_target_is_up_to_date_after_a_run(mini_run):
     proc = _snakemake(mini_run, "-n", "--configfile", "tests/mini/config.yaml")
     assert proc.returncode == 0

@@ -4,7 +4,8 @@ A left hand seen PA (thumb on the image's right), drawn from a small anatomical 
 maturity follows a Greulich–Pyle-like timeline (../shared/notes/hand-radiographs.md):
 carpal centres appear one by one, epiphyses appear as dots, widen into caps, and fuse with
 their shafts in puberty; bones lengthen and thicken. Girls mature about 15 % earlier at every
-milestone. Everything that is not age or sex — rotation, finger spread, framing, exposure,
+milestone; boys' bones grow more robust from puberty and their ring finger is relatively
+longer (2D:4D), so sex — needed to turn maturity into bone age — can be seen. Everything that is not age or sex — rotation, finger spread, framing, exposure,
 noise, blur, a burned-in "L" marker, film edges — is drawn independently of age, so a model
 that reads age from these images must read the skeleton.
 
@@ -178,6 +179,11 @@ def build_hand(boneage_months: float, male: bool, rng: np.random.Generator) -> H
     """The skeleton and soft tissue of one hand in the hand frame."""
     m = maturity_years(boneage_months, male)
     wf = 0.78 + 0.22 * (1.0 - math.exp(-m / 6.0))  # relative bone width
+    # sexual dimorphism, as in real hands: boys' bones grow more robust from puberty on, and
+    # the ring finger is relatively longer in boys, the index finger in girls (2D:4D ratio)
+    if male:
+        wf *= 1.0 + 0.10 * min(max((m - 9.0) / 7.0, 0.0), 1.0)
+    digit = {2: 1.0 if male else 1.035, 4: 1.035 if male else 1.0}
     joint = 0.010 + 0.022 * math.exp(-m / 4.0)  # cartilage between bones
     spread = rng.uniform(0.2, 1.6)
     thumb_abduction = rng.uniform(-8.0, 10.0)
@@ -225,6 +231,7 @@ def build_hand(boneage_months: float, male: bool, rng: np.random.Generator) -> H
         pos = tip + joint * u_mc
         finger_path = [np.asarray(base, float), pos]
         for name, length, radius in zip(names, lengths[1:], radii[1:], strict=True):
+            length *= digit.get(k, 1.0)
             angle += rng.normal(0.0, 2.0)  # slight flexion differences between joints
             u = _unit(angle)
             bone, end, (_, f) = _long_bone(f"{name}{k}", pos, u, length, radius, "base",

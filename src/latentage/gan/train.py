@@ -192,6 +192,7 @@ def train_phase(res: int, data_path, out_dir, prev_checkpoint=None, *, options: 
             log(f"phase {res}: resuming from {progress_file} at kimg {state.nimg / 1000:.3f}")
         else:
             log(f"phase {res}: {progress_file} was written with other settings; starting over")
+    D_.barrier(ctx)  # every rank has read (or skipped) the progress file before it goes
     if not resumed:
         if ctx.is_main:
             shutil.rmtree(progress_dir, ignore_errors=True)
