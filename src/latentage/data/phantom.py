@@ -5,9 +5,10 @@ maturity follows a Greulich–Pyle-like timeline (../shared/notes/hand-radiograp
 carpal centres appear one by one, epiphyses appear as dots, widen into caps, and fuse with
 their shafts in puberty; bones lengthen and thicken. Girls mature about 15 % earlier at every
 milestone; boys' bones grow more robust from puberty and their ring finger is relatively
-longer (2D:4D), so sex — needed to turn maturity into bone age — can be seen. Everything that is not age or sex — rotation, finger spread, framing, exposure,
-noise, blur, a burned-in "L" marker, film edges — is drawn independently of age, so a model
-that reads age from these images must read the skeleton.
+longer (2D:4D), so sex — needed to turn maturity into bone age — can be seen. Everything
+that is not age or sex — rotation, finger spread, framing, exposure, noise, blur, a
+burned-in "L" marker, film edges — is drawn independently of age, so a model that reads age
+from these images must read the skeleton.
 
 Geometry lives in a *hand frame*: unit = adult hand length (wrist to middle fingertip),
 origin at the wrist centre, +y towards the fingers, +x towards the thumb. Bones are rendered
