@@ -148,6 +148,22 @@ def test_deleting_one_shard_reruns_only_that_shard_and_what_follows(mini_run):
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
+def test_editing_one_config_value_reruns_only_what_depends_on_it(mini_run):
+    import yaml
+
+    cfg = yaml.safe_load((mini_run / "tests/mini/config.yaml").read_text())
+    cfg["cnn"]["epochs"] += 1
+    # keep the key order: Snakemake compares params by their repr
+    (mini_run / "edited.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    proc = _snakemake(mini_run, "-n", "--configfile", "edited.yaml")
+    # the CNN and everything it labels; no data preparation, no GAN phase
+    assert _job_counts(proc) == {"train_cnn": 1, "evaluate_cnn": 1, "label_shard": 4,
+                                 "gather_labels": 1, "latent_age_distribution": 1, "all": 1,
+                                 "total": 9}, proc.stdout
+    assert "params" in proc.stdout.lower()
+
+
 def _job_counts(proc) -> dict:
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     table = (proc.stdout + proc.stderr).split("Job stats:")[-1].split("Reasons:")[0]
