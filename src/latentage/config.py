@@ -26,8 +26,6 @@ def _describe(error) -> str:
         where = _key(error.absolute_path)
         keys = ", ".join(f"{where}.{k}" if error.absolute_path else k for k in extra)
         return f"unknown config key {keys} (allowed under {where}: {', '.join(allowed)})"
-    if error.validator == "required":
-        return f"config key {_key(error.absolute_path)}: {error.message}"
     return f"config key {_key(error.absolute_path)}: {error.message}"
 
 

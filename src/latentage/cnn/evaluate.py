@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from sklearn.metrics import roc_auc_score
 
 from latentage.cnn.data import load_split
@@ -59,10 +58,10 @@ def evaluate_cnn(model_path, data_dir, res: int, out_dir, figure, expect=None,
         log(f"evaluate-cnn: {split}: MAE {results[split]['mae_months']:.2f} months (median "
             f"{results[split]['median_ae_months']:.2f}), sex accuracy "
             f"{results[split]['sex_accuracy']:.3f}, AUC {results[split]['sex_auc']}")
-    state = torch.load(model_path, map_location="cpu", weights_only=True)
+    trained = model.train_summary
     report = {"backbone": model.meta.backbone, "input_size": model.meta.input_size,
-              "feature_dim": model.meta.feature_dim, "best_epoch": state.get("best_epoch"),
-              "val_mae_months": state.get("val_mae"), **results}
+              "feature_dim": model.meta.feature_dim, "best_epoch": trained.get("best_epoch"),
+              "val_mae_months": trained.get("val_mae"), **results}
     write_json(out_dir / "eval.json", report)
     _figure(frames, results, figure, model.meta.backbone)
     return report

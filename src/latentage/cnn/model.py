@@ -31,6 +31,7 @@ class BoneAgeNet(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.meta = meta
+        self.train_summary: dict = {}  # filled by load_model from the checkpoint
         self.age_head = nn.Linear(meta.feature_dim, 1)
         self.sex_head = nn.Linear(meta.feature_dim, 1)
 
@@ -91,4 +92,6 @@ def load_model(path, device="cpu", expect: dict | None = None) -> BoneAgeNet:
     except RuntimeError as exc:
         raise InputError(f"{path}: weights do not fit backbone {meta.backbone!r} ({exc})") \
             from None
+    # what training recorded beside the weights (best epoch, validation MAE, options)
+    model.train_summary = {k: v for k, v in state.items() if k not in ("meta", "model")}
     return model.to(device).eval()

@@ -334,7 +334,7 @@ def _grid(x0, x1, y0, y1):
     return xs.astype(np.float32) + 0.5, ys.astype(np.float32) + 0.5
 
 
-def _part_thickness(part, fr: _Frame, xs, ys, x0, y0):
+def _part_thickness(part, fr: _Frame, xs, ys):
     """Path length (hand units) through one primitive over pixel grid xs, ys."""
     if isinstance(part, Capsule):
         a, b = fr.point(part.a), fr.point(part.b)
@@ -391,7 +391,7 @@ def _render_bones(bones, fr: _Frame, size: int) -> np.ndarray:
         xs, ys = _grid(x0, x1, y0, y1)
         best = None
         for part in bone.parts:  # parts of one bone merge (max), bones add up
-            outer, inner = _part_thickness(part, fr, xs, ys, x0, y0)
+            outer, inner = _part_thickness(part, fr, xs, ys)
             a = MU_CORTEX * (outer - inner) + MU_MEDULLA * inner
             best = a if best is None else np.maximum(best, a)
         att[y0:y1, x0:x1] += best
@@ -406,7 +406,7 @@ def _render_soft(soft, fr: _Frame, size: int, factor: int = 4) -> np.ndarray:
     xs, ys = _grid(0, small, 0, small)
     t = np.zeros((small, small), np.float32)
     for part in soft:
-        outer, _ = _part_thickness(part, sub, xs, ys, 0, 0)
+        outer, _ = _part_thickness(part, sub, xs, ys)
         t = np.maximum(t, np.minimum(outer, 0.11))  # a hand is flatter than it is wide
     t = ndimage.gaussian_filter(t, 0.8, mode="nearest")  # skin edges are soft, not stepped
     return ndimage.zoom(t, size / small, order=1, mode="nearest", grid_mode=True)[:size, :size]
@@ -432,9 +432,15 @@ def _draw_marker(img: np.ndarray, nz: Nuisance, rng: np.random.Generator) -> Non
     img += mask * level
 
 
+def _scale_px(model: HandModel, nz: Nuisance, size: int) -> float:
+    """Pixels per hand-frame unit: the hand grows with maturity, framing varies."""
+    t = model.truth
+    return size * nz.hand_fill * (0.48 + 0.20 * growth(t["maturity_years"], t["male"]))
+
+
 def render(model: HandModel, nz: Nuisance, size: int, rng: np.random.Generator) -> np.ndarray:
     """The radiograph as uint8, size × size."""
-    scale = size * nz.hand_fill * (0.48 + 0.20 * growth(model.truth["maturity_years"], model.truth["male"]))
+    scale = _scale_px(model, nz, size)
     fr = _Frame(size, scale, nz.cx, nz.cy, nz.rotation)
     att = _render_bones(model.bones, fr, size)
     att += MU_SOFT * _render_soft(model.soft, fr, size)
@@ -466,7 +472,7 @@ def make_phantom(seed: int, index: int, size: int = 256, boneage: float | None =
     model = build_hand(boneage, male, rng)
     nz = sample_nuisance(rng)
     image = render(model, nz, size, rng)
-    scale = size * nz.hand_fill * (0.48 + 0.20 * growth(model.truth["maturity_years"], model.truth["male"]))
+    scale = _scale_px(model, nz, size)
     truth = {
         **model.truth,
         "rotation": nz.rotation,
