@@ -16,6 +16,8 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/gan.smk"
 include: "workflow/rules/cnn.smk"
 include: "workflow/rules/latent.smk"
+include: "workflow/rules/metrics.smk"
+include: "workflow/rules/analysis.smk"
 
 
 rule all:

@@ -120,6 +120,61 @@ def test_mini_target_fans_out_and_gathers_latent_labels(mini_run):
 
 
 @pytest.mark.slow
+def test_mini_target_measures_every_snapshot_and_the_reals(mini_run):
+    metrics = mini_run / "results/metrics"
+    real = json.loads((metrics / "real.json").read_text())
+    # offline: FID and IS are skipped with the reason, never computed with stand-in weights
+    assert set(real["skipped"]) == {"fid", "is"} and "fid" not in real["values"]
+    assert "pt_inception-2015-12-05-6726825d.pth" in real["skipped"]["fid"]
+    assert {"ms_ssim", "swd_32", "swd_16", "swd_avg", "domain_fd"} <= set(real["values"])
+    table = pd.read_csv(metrics / "metrics.tsv", sep="\t")
+    assert list(table.kimg) == list(range(2, 17, 2))
+    assert list(table.resolution) == [4, 8, 8, 16, 16, 32, 32, 32]
+    assert table[["ms_ssim", "swd_avg", "domain_fd"]].notna().all().all()
+    assert (table.skipped == "fid,is").all()
+    assert "NOTICE: FID, IS skipped" in (mini_run / "logs/metrics/snapshot_000016.log").read_text()
+    assert (mini_run / "benchmarks/metrics/snapshot_000016.tsv").is_file()
+    nn = pd.read_parquet(metrics / "nearest_neighbours.parquet")
+    assert len(nn) == 6 * 4 * 2 and set(nn.by) == {"pixel", "cnn_features"}
+    assert (nn.groupby(["query", "by"]).distance.apply(lambda d: d.is_monotonic_increasing)).all()
+    for fig in ("fig2a_metrics.png", "fig2b_swd.png", "nn_pixel.png", "nn_features.png"):
+        with Image.open(mini_run / "results/figures" / fig) as im:
+            assert im.width > 600 and np.asarray(im.convert("L")).std() > 10
+
+
+@pytest.mark.slow
+def test_mini_target_analyses_the_latent_space(mini_run):
+    analysis = mini_run / "results/analysis"
+    lasso = json.loads((analysis / "lasso.json").read_text())
+    assert lasso["n"] == 2000 and lasso["folds"] == 5
+    assert lasso["lasso"]["holdout"]["n"] == 400 and lasso["lasso"]["holdout"]["r2"] > 0.3
+    assert np.load(analysis / "lasso_coef.npy").shape == (32,)
+    walk = json.loads((analysis / "age_walk/walk.json").read_text())
+    assert len(walk["chain"]) >= 2 and walk["frames"] == 4 * (len(walk["chain"]) - 1) + 1
+    assert set(walk["spearman_rho"]) == {"chain", "lasso"}
+    for video in ("chain_walk.mp4", "chain_walk.gif", "lasso_walk.mp4"):
+        assert (analysis / "age_walk" / video).stat().st_size > 1000
+    import imageio.v3 as iio
+
+    frames = iio.imread(analysis / "age_walk/chain_walk.gif")
+    assert len(frames) == walk["frames"]
+    assert len(list((analysis / "age_walk/frames").glob("chain_*.png"))) == walk["frames"]
+    axes = json.loads((analysis / "axes.json").read_text())
+    assert abs(axes["cosine_age_sex"]["projected"]) < 1e-6
+    assert axes["fit"]["orthogonal"]["ortho_gap"] < axes["fit"]["ols"]["ortho_gap"]
+    edits = pd.read_csv(analysis / "axes_edits.csv")
+    assert set(edits.method) == {"ols", "orthogonal", "projected"}
+    atlas = pd.read_csv(analysis / "atlas/atlas.csv")
+    assert len(atlas) == 3 * 3 and set(atlas.requested_age_years) == {10, 11, 12}
+    assert (mini_run / "results/analysis/atlas/atlas_11y.png").is_file()
+    summary = json.loads((analysis / "atlas/atlas.json").read_text())
+    assert summary["abs_error_months"]["mean"] < summary["start_abs_error_months"]
+    for fig in ("fig3a_lasso.png", "fig3b_age_walk.png", "attribute_edits.png", "atlas.png"):
+        with Image.open(mini_run / "results/figures" / fig) as im:
+            assert im.width > 500
+
+
+@pytest.mark.slow
 def test_deleting_one_shard_reruns_only_that_shard_and_what_follows(mini_run):
     shard = "results/latent/shards/3-of-4.parquet"
     before = pd.read_parquet(mini_run / shard)
@@ -141,7 +196,8 @@ def test_deleting_one_shard_reruns_only_that_shard_and_what_follows(mini_run):
     try:
         proc = _snakemake(mini_run, "-n", "--configfile", "tests/mini/config.yaml")
         assert _job_counts(proc) == {"gather_labels": 1, "latent_age_distribution": 1,
-                                     "all": 1, "total": 3}, proc.stdout
+                                     "lasso": 1, "age_walk": 1, "attribute_axes": 1, "atlas": 1,
+                                     "all": 1, "total": 7}, proc.stdout
     finally:
         (mini_run / shard).write_bytes(original)
     proc = _snakemake(mini_run, "-n", "--configfile", "tests/mini/config.yaml")
@@ -157,11 +213,31 @@ def test_editing_one_config_value_reruns_only_what_depends_on_it(mini_run):
     # keep the key order: Snakemake compares params by their repr
     (mini_run / "edited.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     proc = _snakemake(mini_run, "-n", "--configfile", "edited.yaml")
-    # the CNN and everything it labels; no data preparation, no GAN phase
+    # the CNN and everything it labels or measures; no data preparation, no GAN phase
     assert _job_counts(proc) == {"train_cnn": 1, "evaluate_cnn": 1, "label_shard": 4,
-                                 "gather_labels": 1, "latent_age_distribution": 1, "all": 1,
-                                 "total": 9}, proc.stdout
+                                 "gather_labels": 1, "latent_age_distribution": 1,
+                                 "real_metrics": 1, "snapshot_metrics": 8, "gather_metrics": 1,
+                                 "metrics_figures": 1, "nearest_neighbours": 1, "lasso": 1,
+                                 "age_walk": 1, "attribute_axes": 1, "atlas": 1, "all": 1,
+                                 "total": 25}, proc.stdout
     assert "params" in proc.stdout.lower()
+
+
+@pytest.mark.slow
+def test_editing_the_lasso_folds_reruns_the_lasso_and_its_figure_only(mini_run):
+    import yaml
+
+    cfg = yaml.safe_load((mini_run / "tests/mini/config.yaml").read_text())
+    cfg["analysis"]["lasso"]["folds"] = 4
+    (mini_run / "folds.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    proc = _snakemake(mini_run, "-n", "--configfile", "folds.yaml")
+    # the walk reads the LASSO's direction, so it follows; training and labelling do not
+    assert _job_counts(proc) == {"lasso": 1, "age_walk": 1, "all": 1, "total": 3}, proc.stdout
+    proc = _snakemake(mini_run, "--cores", "2", "--configfile", "folds.yaml")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads((mini_run / "results/analysis/lasso.json").read_text())["folds"] == 4
+    proc = _snakemake(mini_run, "--cores", "2", "--configfile", "tests/mini/config.yaml")
+    assert proc.returncode == 0, proc.stderr[-2000:]
 
 
 def _job_counts(proc) -> dict:
@@ -225,8 +301,12 @@ def test_full_config_under_the_slurm_profile_plans_four_gpu_growth_phases(fake_r
         [4, 8, 16, 32, 64, 128, 256, 512, 1024]
     for job in phases:
         assert "gpu=4" in job and "gpu_model=v100" in job
-        assert "torchrun --standalone --nproc-per-node 4 -m latentage train-phase" in job
+        assert "latentage --nproc 4 train-phase" in job
     assert re.search(r"train_phase\s+9", out)
+    counts = _job_counts(proc)
+    # 12,000 kimg / 240 kimg per snapshot; 40 label shards
+    assert counts["snapshot_metrics"] == 50 and counts["label_shard"] == 40
+    assert counts["lasso"] == counts["age_walk"] == counts["atlas"] == 1
 
 
 def test_full_config_without_data_names_the_missing_file(repo, tmp_path):

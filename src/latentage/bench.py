@@ -170,6 +170,77 @@ def bench_label(res, batch, n, latent, fmap_base, fmap_max, backbone, input_size
           f"{100 * c_s / dt:.0f} %, drawing latents {100 * z_s / dt:.0f} %")
 
 
+def bench_frechet(dim: int, samples: int) -> None:
+    """Our Fréchet distance against pytorch-fid's (scipy sqrtm) on the same statistics."""
+    import numpy as np
+    from pytorch_fid.fid_score import calculate_frechet_distance
+
+    from latentage.metrics.frechet import frechet_distance, gaussian_stats
+
+    rng = np.random.default_rng(0)
+    mix = rng.standard_normal((dim, dim)) / np.sqrt(dim)
+    a = rng.standard_normal((samples, dim)) @ mix
+    b = rng.standard_normal((samples, dim)) @ (mix + 0.05 * rng.standard_normal((dim, dim))
+                                               / np.sqrt(dim)) + 0.1
+    s1, s2 = gaussian_stats(a), gaussian_stats(b)
+    t0 = time.perf_counter()
+    ours = frechet_distance(*s1, *s2)
+    t1 = time.perf_counter()
+    ref = calculate_frechet_distance(s1[0], s1[1], s2[0], s2[1])
+    t2 = time.perf_counter()
+    print(f"bench frechet: {dim}-d covariances from {samples} samples: latentage "
+          f"{t1 - t0:.2f} s (goal ≤ 2 s), pytorch-fid {t2 - t1:.2f} s ({(t2 - t1) / (t1 - t0):.0f}× "
+          f"slower); FD {ours:.6f} vs {ref:.6f}, relative difference "
+          f"{abs(ours - ref) / abs(ref):.1e}")
+
+
+def bench_neighbours(n_real: int, res: int, queries: int, k: int) -> None:
+    """Exact pixel nearest-neighbour search over a memmap of n_real images."""
+    import numpy as np
+
+    from latentage.metrics.neighbours import knn
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "reals.npy"
+        reals = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8,
+                                          shape=(n_real, res, res))
+        rng = np.random.default_rng(0)
+        for lo in range(0, n_real, 1000):
+            reals[lo:lo + 1000] = rng.integers(0, 256, (min(1000, n_real - lo), res, res),
+                                               dtype=np.uint8)
+        reals.flush()
+        del reals
+        base = np.load(path, mmap_mode="r")
+        q = rng.uniform(0, 255, (queries, res, res))
+        t0 = time.perf_counter()
+        knn(q, base, k)
+        dt = time.perf_counter() - t0
+    print(f"bench neighbours: {queries} queries × {n_real} real images at {res}² ({res * res} "
+          f"values), k={k}, exact: {dt:.2f} s ({n_real / dt:.0f} real images/s); peak RSS "
+          f"{_peak_rss_mb():.0f} MB")
+
+
+def bench_lasso(n: int, dim: int, folds: int, jobs: int) -> None:
+    """LassoCV (K-fold, Gram precomputed, warm-started path) on n × dim synthetic latents."""
+    import numpy as np
+
+    from latentage.analysis.lasso import fit_lasso
+
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((n, dim), dtype=np.float32)
+    w = np.zeros(dim)
+    w[: dim // 4] = rng.standard_normal(dim // 4)
+    age = 130 + 30 * z @ (w / np.linalg.norm(w)) + rng.normal(0, 10, n)
+    t0 = time.perf_counter()
+    fit = fit_lasso(z, age, folds=folds, holdout=0.2, seed=0, jobs=jobs)
+    dt = time.perf_counter() - t0
+    s = fit["summary"]
+    print(f"bench lasso: {n} × {dim}, {folds}-fold LassoCV (100 penalties) with {jobs} job(s): "
+          f"{s['seconds']:.1f} s for the CV fit, {dt:.1f} s with OLS/ridge and errors (goal ≤ 60 s);"
+          f" held-out |error| {s['lasso']['holdout']['abs_error_mean']:.2f} months; peak RSS "
+          f"{_peak_rss_mb():.0f} MB")
+
+
 def run(args) -> None:
     if args.what == "phantom":
         bench_phantom(args.size, args.n)
@@ -178,6 +249,12 @@ def run(args) -> None:
     elif args.what == "label":
         bench_label(args.res, args.batch, args.n, args.latent, args.fmap_base, args.fmap_max,
                     args.backbone, args.input_size)
+    elif args.what == "lasso":
+        bench_lasso(args.n, args.dim, args.folds, args.jobs)
+    elif args.what == "frechet":
+        bench_frechet(args.dim, args.samples)
+    elif args.what == "neighbours":
+        bench_neighbours(args.n_real, args.res, args.queries, args.k)
     elif args.what == "train":
         bench_train(args.res, args.batch, args.latent, args.fmap_base, args.fmap_max,
                     args.steps, args.precision, args.fade)

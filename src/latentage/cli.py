@@ -46,6 +46,9 @@ def _bench(args) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="latentage", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"latentage {__version__}")
+    parser.add_argument("--nproc", type=int, default=1, metavar="N",
+                        help="processes, one per GPU, via torchrun when N GPUs are visible "
+                             "(default 1)")
     sub = parser.add_subparsers(dest="step", required=True, metavar="<step>")
 
     p = sub.add_parser("phantom", help="write phantom hand radiographs in RSNA format")
@@ -81,13 +84,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="processes (default 1)")
     p.set_defaults(func=_prepare)
 
+    from latentage.analysis.cli import add_parsers as add_analysis
     from latentage.cnn.cli import add_parsers as add_cnn
     from latentage.gan.cli import add_parsers as add_gan
     from latentage.latent.cli import add_parsers as add_latent
+    from latentage.metrics.cli import add_parsers as add_metrics
 
     add_gan(sub)
     add_cnn(sub)
     add_latent(sub)
+    add_metrics(sub)
+    add_analysis(sub)
 
     p = sub.add_parser("bench", help="print speed and memory figures of a step")
     bsub = p.add_subparsers(dest="what", required=True, metavar="<what>")
@@ -116,12 +123,30 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--fmap-max", type=int, default=512)
     b.add_argument("--backbone", default="legacy_xception")
     b.add_argument("--input-size", type=int, default=299)
+    b = bsub.add_parser("lasso", help="LassoCV on n × dim latents")
+    b.add_argument("--n", type=int, default=200000)
+    b.add_argument("--dim", type=int, default=512)
+    b.add_argument("--folds", type=int, default=10)
+    b.add_argument("--jobs", type=int, default=2)
+    b = bsub.add_parser("frechet", help="Fréchet distance: latentage vs pytorch-fid")
+    b.add_argument("--dim", type=int, default=2048)
+    b.add_argument("--samples", type=int, default=10000)
+    b = bsub.add_parser("neighbours", help="exact nearest-neighbour search over real images")
+    b.add_argument("--n-real", type=int, default=12611)
+    b.add_argument("--res", type=int, default=256)
+    b.add_argument("--queries", type=int, default=8)
+    b.add_argument("--k", type=int, default=5)
     p.set_defaults(func=_bench)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    if args.nproc > 1:
+        from latentage.launch import maybe_relaunch
+
+        maybe_relaunch(args.nproc, _without_nproc(argv))
     try:
         args.func(args)
     except LatentageError as exc:
@@ -131,6 +156,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"latentage {args.step}: interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            out.append(a)
+    return out
 
 
 if __name__ == "__main__":

@@ -56,6 +56,8 @@ def check_config(config: dict) -> None:
                           f"(>= 1) or a fraction (< 1)")
     if "gan" in config:
         check_gan(config)
+    if "metrics" in config and "gan" in config:
+        check_metrics(config)
 
 
 def gan_max_res(config: dict) -> int:
@@ -67,6 +69,33 @@ def gan_settings(config: dict) -> dict:
     settings = dict(config["gan"])
     settings["max_res"] = gan_max_res(config)
     return settings
+
+
+def snapshot_resolutions(config: dict) -> dict[str, int]:
+    """Snapshot name → resolution of the growth phase that writes it, in training order."""
+    from latentage.gan.schedule import Schedule, snapshot_name
+
+    res = gan_max_res(config)
+    sched = Schedule(res, **config["gan"]["schedule"])
+    every = config["gan"]["snapshot_kimg"]
+    return {snapshot_name(k): r for r in (2**i for i in range(2, res.bit_length()))
+            for k in sched.snapshot_kimgs(r, every)}
+
+
+def metric_settings(config: dict) -> dict:
+    """What the metric jobs read (the nearest-neighbour knobs do not rerun them)."""
+    return {k: v for k, v in config["metrics"].items() if k != "nearest_neighbours"}
+
+
+def check_metrics(config: dict) -> None:
+    metrics = config["metrics"]
+    res = metrics["nearest_neighbours"]["res"]
+    if res is not None and (res > gan_max_res(config) or res & (res - 1) or res < 4):
+        raise ConfigError(f"config key metrics.nearest_neighbours.res ({res}) must be a power of "
+                          f"two from 4 to the GAN's final resolution {gan_max_res(config)}")
+    if metrics["batch_size"] % 2:
+        raise ConfigError(f"config key metrics.batch_size ({metrics['batch_size']}) must be even "
+                          f"(MS-SSIM compares consecutive pairs)")
 
 
 def check_gan(config: dict) -> None:

@@ -6,7 +6,14 @@ from pathlib import Path
 from snakemake.utils import validate
 
 import latentage
-from latentage.config import check_config, gan_max_res, gan_settings, validate_config
+from latentage.config import (
+    check_config,
+    gan_max_res,
+    gan_settings,
+    metric_settings,
+    snapshot_resolutions,
+    validate_config,
+)
 
 MIN_PACKAGE_VERSION = "0.1.0"
 if tuple(map(int, latentage.__version__.split(".")[:3])) < tuple(
@@ -28,6 +35,11 @@ SPLITS = ["train", "test"]
 RESOLUTIONS = [2**k for k in range(2, config["data"]["max_res"].bit_length())]
 GAN_RESOLUTIONS = [2**k for k in range(2, gan_max_res(config).bit_length())]
 GAN_SETTINGS = gan_settings(config)
+GAN_MAX_RES = GAN_RESOLUTIONS[-1]
+# snapshot name (kimg) → the growth phase (resolution) that writes it
+SNAPSHOTS = snapshot_resolutions(config)
+METRIC_SETTINGS = metric_settings(config)
+NN_RES = config["metrics"]["nearest_neighbours"]["res"] or GAN_MAX_RES
 # the CNN reads the smallest prepared resolution at least as large as its input
 CNN_RES = min(
     [r for r in RESOLUTIONS if r >= config["cnn"]["input_size"]] or [RESOLUTIONS[-1]]
@@ -41,6 +53,7 @@ scattergather:
 wildcard_constraints:
     split="|".join(SPLITS),
     res="|".join(str(r) for r in RESOLUTIONS),
+    kimg=r"\d{6}(\.\d{3})?",
 
 
 def raw_dataset(wildcards):
@@ -85,11 +98,10 @@ def prev_flag(wildcards, input):
 
 
 def launcher(wildcards, resources):
-    """One process per GPU of the job (torchrun, NCCL); a single process without GPUs."""
+    """One process per GPU of the job (torchrun, NCCL) where the GPUs are visible; one
+    process otherwise (see latentage/launch.py)."""
     gpus = int(getattr(resources, "gpu", 0) or 0)
-    if gpus > 1:
-        return f"torchrun --standalone --nproc-per-node {gpus} -m latentage"
-    return "latentage"
+    return f"latentage --nproc {gpus}" if gpus > 1 else "latentage"
 
 
 def final_generator():
@@ -100,6 +112,32 @@ def final_generator():
 def truncation_flag(wildcards):
     tau = config["latent"]["truncation"]
     return "" if tau is None else f"--truncation {tau}"
+
+
+def snapshot_dir(wildcards):
+    """The snapshots/ folder of the growth phase that wrote snapshot {kimg}."""
+    if wildcards.kimg not in SNAPSHOTS:
+        raise WorkflowError(
+            f"no G_ema snapshot {wildcards.kimg}; the schedule writes "
+            f"{', '.join(SNAPSHOTS)}"
+        )
+    return f"results/gan/res{SNAPSHOTS[wildcards.kimg]}/snapshots"
+
+
+def inception_weights():
+    """The Inception weights file named in config (an input, so a typo fails early)."""
+    path = config["metrics"]["inception_weights"]
+    return [path] if path else []
+
+
+def snapshot_metric_files():
+    return expand("results/metrics/snapshots/{kimg}.json", kimg=list(SNAPSHOTS))
+
+
+def atlas_sheets():
+    """One labelled sheet per requested age (years)."""
+    ages = config["analysis"]["atlas"]["ages"]
+    return [f"results/analysis/atlas/atlas_{a:g}y.png" for a in ages]
 
 
 def phase_checkpoints():
@@ -114,6 +152,17 @@ def final_outputs():
     targets += ["results/cnn/eval.json", "results/figures/cnn_eval.png"]
     targets += ["results/latent/z.npy", "results/latent/labels.parquet"]
     targets += ["results/figures/latent_age_distribution.png"]
+    targets += ["results/metrics/metrics.tsv", "results/metrics/real.json"]
+    targets += ["results/figures/fig2a_metrics.png", "results/figures/fig2b_swd.png"]
+    targets += ["results/metrics/nearest_neighbours.parquet"]
+    targets += ["results/figures/nn_pixel.png", "results/figures/nn_features.png"]
+    targets += ["results/analysis/lasso.json", "results/figures/fig3a_lasso.png"]
+    targets += [
+        "results/analysis/age_walk/walk.json",
+        "results/figures/fig3b_age_walk.png",
+    ]
+    targets += ["results/analysis/axes.json", "results/figures/attribute_edits.png"]
+    targets += ["results/analysis/atlas/atlas.json", "results/figures/atlas.png"]
     if config["data"]["source"] == "phantom":
         targets.append("results/data/phantom_sheet.png")
     return targets

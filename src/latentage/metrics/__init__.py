@@ -1,0 +1,16 @@
+"""GAN metrics over training (the study's Fig 2) and nearest-neighbour checks.
+
+A small registry, one short module per metric. Each metric is an accumulator: `feed(images,
+inception=…, cnn=…)` with uint8-range N×1×R×R batches (and the features it `needs`), then
+`result()` → a dict of named numbers.
+"""
+
+from latentage.metrics.domain_fd import DomainFD
+from latentage.metrics.fid import FID
+from latentage.metrics.inception_score import InceptionScore
+from latentage.metrics.ms_ssim import MSSSIM
+from latentage.metrics.swd import SWD
+
+REGISTRY = {cls.name: cls for cls in (FID, InceptionScore, MSSSIM, SWD, DomainFD)}
+
+__all__ = ["REGISTRY"]
