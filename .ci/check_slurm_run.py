@@ -62,8 +62,11 @@ def check_slurm(run: Path) -> None:
             assert "gres/gpu:v100=4" in a["tres"], a["tres"]
     counts = pd.Series(list(jobs.values())).value_counts()
     print("CI: jobs through sbatch per rule: " + ", ".join(f"{r} {n}" for r, n in counts.items()))
-    efficiency = run / "logs/slurm/efficiency.csv"
-    print(f"CI: efficiency report {'written' if efficiency.is_file() else 'absent'}")
+    reports = sorted((run / "logs/slurm").glob("efficiency_report_*.csv"))
+    assert reports, "no efficiency report in logs/slurm (slurm-efficiency-report)"
+    eff = pd.read_csv(reports[-1])
+    print(f"CI: efficiency report {reports[-1].name}: {len(eff)} job steps, median CPU "
+          f"efficiency {eff['CPU Efficiency (%)'].median():.0f} %")
 
 
 def close(a, b, what: str, rtol=1e-4, atol=1e-6) -> None:

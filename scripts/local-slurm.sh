@@ -110,7 +110,7 @@ MinJobAge=300
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=127.0.0.1
 AccountingStorageEnforce=associations
-AccountingStorageTRES=gres/gpu
+AccountingStorageTRES=gres/gpu,gres/gpu:$GPU_MODEL
 JobAcctGatherType=jobacct_gather/linux
 GresTypes=gpu
 NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$((memory * 9 / 10)) Gres=gpu:$GPU_MODEL:$GPUS State=UNKNOWN

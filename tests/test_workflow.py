@@ -261,6 +261,10 @@ def test_report_contains_every_reported_figure(mini_run):
         html = zf.read("report/report.html").decode()
     assert reported <= names, reported - names
     assert "latentage" in html
+    # every category, and the workflow description (workflow.rst)
+    for category in set(re.findall(r'category="([^"]+)"', rules)):
+        assert category in html, category
+    assert "phantom" in html.lower()
 
 
 @pytest.mark.slow
@@ -307,6 +311,11 @@ def test_full_config_under_the_slurm_profile_plans_four_gpu_growth_phases(fake_r
     # 12,000 kimg / 240 kimg per snapshot; 40 label shards
     assert counts["snapshot_metrics"] == 50 and counts["label_shard"] == 40
     assert counts["lasso"] == counts["age_walk"] == counts["atlas"] == 1
+    for rule in ("label_shard", "snapshot_metrics", "train_cnn", "real_metrics"):
+        one = [j for j in jobs if j.startswith(f"{rule}:")]
+        assert one and all("gpu=1" in j for j in one), rule
+    prepare = next(j for j in jobs if j.startswith("prepare:"))
+    assert "--workers 8" in prepare and "gpu=" not in prepare
 
 
 def test_full_config_without_data_names_the_missing_file(repo, tmp_path):
