@@ -45,6 +45,8 @@ def write_videos(frames: list[np.ndarray], mp4, gif, fps: int) -> None:
 def age_walk_step(generator, cnn, z_path, labels_path, lasso_json, lasso_coef, out_dir,
                   out_figure, settings: WalkSettings, seed: int, batch_size: int = 64,
                   log=print) -> dict:
+    from PIL import Image
+
     from latentage.analysis.models import Models, read_pool
     from latentage.gan.images import to_uint8
 
@@ -63,8 +65,6 @@ def age_walk_step(generator, cnn, z_path, labels_path, lasso_json, lasso_coef, o
         video = _video_frames(images, w["age"], label)
         write_videos(video, out_dir / f"{name}_walk.mp4",
                      out_dir / f"{name}_walk.gif" if name == "chain" else None, settings.fps)
-        from PIL import Image
-
         for i, img in enumerate(images):
             with atomic_path(frames_dir / f"{name}_{i:04d}.png", suffix=".png") as tmp:
                 Image.fromarray(img).save(tmp, format="PNG")

@@ -44,15 +44,13 @@ class MSSSIM:
         if self.carry is not None:
             images = torch.cat([self.carry, images])
             self.carry = None
-        take = min(len(images), self.n - self.seen)
-        images, rest = images[:take], images[take:]
+        images = images[: self.n - self.seen]
         if len(images) % 2:
             self.carry, images = images[-1:], images[:-1]
         if len(images):
             vals, self.upscaled = pair_ms_ssim(images[0::2], images[1::2])
             self.values.append(vals.double().cpu().numpy())
             self.seen += len(images)
-        del rest
 
     def result(self) -> dict:
         vals = np.concatenate(self.values)

@@ -102,7 +102,7 @@ def nearest_neighbours(generator_ckpt, cnn_path, reals_path, real_features_path,
     write_parquet(out_table, table)
     for png, idx, dist, title in ((out_pixel_png, px_i, px_d, f"pixel L2 at {res}²"),
                                   (out_feature_png, ft_i, ft_d, "bone-age CNN feature L2")):
-        _grid(fake_px, [_rows(reals, idx[q]) for q in range(queries)], dist,
+        _grid(fake_px, [rows(reals, idx[q]) for q in range(queries)], dist,
               out["age"].cpu().numpy(), [labels.boneage.to_numpy()[idx[q]] for q in range(queries)],
               title, png)
     log(f"nearest-neighbours: {queries} generated × {len(reals)} real images, k={k}: pixel search "
@@ -112,7 +112,7 @@ def nearest_neighbours(generator_ckpt, cnn_path, reals_path, real_features_path,
     return table
 
 
-def _rows(array, idx) -> np.ndarray:
+def rows(array, idx) -> np.ndarray:
     """array[idx] for a memmap (read in file order, returned in idx order)."""
     order = np.argsort(idx)
     out = np.empty((len(idx),) + array.shape[1:], array.dtype)

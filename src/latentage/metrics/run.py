@@ -28,6 +28,7 @@ from latentage.metrics.frechet import frechet_distance_features, gaussian_stats
 from latentage.metrics.inception import MissingWeights, load_inception
 from latentage.metrics.inception_score import inception_score
 from latentage.metrics.ms_ssim import MSSSIM
+from latentage.metrics.neighbours import rows
 from latentage.metrics.swd import PyramidDescriptors, swd
 
 REAL_STREAM, FAKE_STREAM = 0x4EA1, 0xFA4E
@@ -48,7 +49,7 @@ class MetricSettings:
     def from_json(cls, text: str) -> MetricSettings:
         raw = json.loads(text)
         known = {k: raw[k] for k in cls.__dataclass_fields__ if k in raw}
-        unknown = sorted(set(raw) - set(cls.__dataclass_fields__) - {"nearest_neighbours"})
+        unknown = sorted(set(raw) - set(cls.__dataclass_fields__))
         if unknown:
             raise InputError(f"unknown metrics settings: {', '.join(unknown)}")
         for name in known.get("enabled", []):
@@ -132,11 +133,7 @@ def real_order(n: int, seed: int) -> np.ndarray:
 
 def real_batches(reals: np.ndarray, order: np.ndarray, batch: int):
     for lo in range(0, len(order), batch):
-        idx = order[lo:lo + batch]
-        sort = np.argsort(idx)  # memmap reads in file order
-        chunk = np.empty((len(idx),) + reals.shape[1:], np.uint8)
-        chunk[sort] = reals[idx[sort]]
-        yield torch.from_numpy(chunk).unsqueeze(1).float()
+        yield torch.from_numpy(rows(reals, order[lo:lo + batch])).unsqueeze(1).float()
 
 
 def fake_batches(G, meta: dict, n: int, out_res: int, seed: int, batch: int, device):
@@ -152,10 +149,6 @@ def fake_batches(G, meta: dict, n: int, out_res: int, seed: int, batch: int, dev
         if res != out_res:
             img = F.interpolate(img, scale_factor=out_res // res, mode="nearest")
         yield img.clamp(-1, 1).add(1).mul(127.5).round()
-
-
-def _stats(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return gaussian_stats(feats)
 
 
 def real_metrics(reals_path, cnn_path, out_json, out_stats, settings: MetricSettings, seed: int,
@@ -200,7 +193,7 @@ def real_metrics(reals_path, cnn_path, out_json, out_stats, settings: MetricSett
     def floor_fd(name, feats, key):
         feats = np.concatenate(feats)
         k = min(settings.count(name), len(feats))
-        stats[f"{key}_mu"], stats[f"{key}_sigma"] = _stats(feats[:k])
+        stats[f"{key}_mu"], stats[f"{key}_sigma"] = gaussian_stats(feats[:k])
         h = k // 2
         values[name] = frechet_distance_features(feats[:h], feats[h:2 * h])
         counts[name] = {"statistics": k, "halves": h}
@@ -261,9 +254,10 @@ def snapshot_metrics(snapshot, reals_path, real_stats_path, cnn_path, out_json,
         if name in skipped:
             continue
         cls = REGISTRY[name]
-        if cls.needs == "inception" and "inception_mu" not in real_stats and name == "fid":
-            raise InputError(f"{real_stats_path}: no Inception statistics (real_metrics ran "
-                             f"without the weights); rerun real_metrics")
+        stats = getattr(cls, "stats", "")
+        if stats and f"{stats}_mu" not in real_stats:
+            raise InputError(f"{real_stats_path}: no {stats} statistics for {name} (real_metrics "
+                             f"ran without them); rerun real_metrics")
         kw = {"real_stats": real_stats, "res": out_res, "seed": seed, "splits": settings.is_splits}
         if name == "swd":
             real = PyramidDescriptors(settings.count("swd"), out_res, seed + 11)
