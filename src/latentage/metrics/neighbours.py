@@ -89,20 +89,20 @@ def nearest_neighbours(generator_ckpt, cnn_path, reals_path, real_features_path,
     t2 = time.perf_counter()
     ft_i, ft_d = knn(out["features"].cpu().numpy(), feats, k)
     t3 = time.perf_counter()
-    rows = []
+    records = []
     for q in range(queries):
         for by, idx, dist in (("pixel", px_i, px_d), ("cnn_features", ft_i, ft_d)):
             for rank in range(idx.shape[1]):
                 j = int(idx[q, rank])
-                rows.append({"query": q, "by": by, "rank": rank + 1, "real_index": j,
-                             "real_id": labels.iloc[j]["id"], "distance": float(dist[q, rank]),
-                             "real_age": float(labels.iloc[j]["boneage"]),
-                             "query_pred_age": float(out["age"][q])})
-    table = pd.DataFrame(rows)
+                records.append({"query": q, "by": by, "rank": rank + 1, "real_index": j,
+                                "real_id": labels.iloc[j]["id"], "distance": float(dist[q, rank]),
+                                "real_age": float(labels.iloc[j]["boneage"]),
+                                "query_pred_age": float(out["age"][q])})
+    table = pd.DataFrame(records)
     write_parquet(out_table, table)
     for png, idx, dist, title in ((out_pixel_png, px_i, px_d, f"pixel L2 at {res}²"),
                                   (out_feature_png, ft_i, ft_d, "bone-age CNN feature L2")):
-        _grid(fake_px, [rows(reals, idx[q]) for q in range(queries)], dist,
+        _grid(fake_px, [take_rows(reals, idx[q]) for q in range(queries)], dist,
               out["age"].cpu().numpy(), [labels.boneage.to_numpy()[idx[q]] for q in range(queries)],
               title, png)
     log(f"nearest-neighbours: {queries} generated × {len(reals)} real images, k={k}: pixel search "
@@ -112,7 +112,7 @@ def nearest_neighbours(generator_ckpt, cnn_path, reals_path, real_features_path,
     return table
 
 
-def rows(array, idx) -> np.ndarray:
+def take_rows(array, idx) -> np.ndarray:
     """array[idx] for a memmap (read in file order, returned in idx order)."""
     order = np.argsort(idx)
     out = np.empty((len(idx),) + array.shape[1:], array.dtype)

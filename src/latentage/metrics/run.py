@@ -28,7 +28,7 @@ from latentage.metrics.frechet import frechet_distance_features, gaussian_stats
 from latentage.metrics.inception import MissingWeights, load_inception
 from latentage.metrics.inception_score import inception_score
 from latentage.metrics.ms_ssim import MSSSIM
-from latentage.metrics.neighbours import rows
+from latentage.metrics.neighbours import take_rows
 from latentage.metrics.swd import PyramidDescriptors, swd
 
 REAL_STREAM, FAKE_STREAM = 0x4EA1, 0xFA4E
@@ -133,7 +133,7 @@ def real_order(n: int, seed: int) -> np.ndarray:
 
 def real_batches(reals: np.ndarray, order: np.ndarray, batch: int):
     for lo in range(0, len(order), batch):
-        yield torch.from_numpy(rows(reals, order[lo:lo + batch])).unsqueeze(1).float()
+        yield torch.from_numpy(take_rows(reals, order[lo:lo + batch])).unsqueeze(1).float()
 
 
 def fake_batches(G, meta: dict, n: int, out_res: int, seed: int, batch: int, device):
