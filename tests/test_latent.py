@@ -31,8 +31,8 @@ def models(tmp_path_factory):
     kw = {"max_res": 16, "latent_size": 12, "fmap_base": 64, "fmap_max": 16,
           "normalize_latents": True}
     G = Generator(**kw)
-    ckpt.save(root / "g.pt", {"networks": {"G": kw}, "G_ema": G.state_dict(),
-                              "resolution": 16, "alpha": 1.0, "kimg": 1.0})
+    ckpt.save_snapshot(root / "g.pt", G.state_dict(), {"G": kw}, resolution=16, alpha=1.0,
+                       kimg=1.0)
     cnn = BoneAgeNet.build("resnet10t", 32, False, None, False, 120.0, 40.0)
     save_model(cnn, root / "cnn.pt")
     return root / "g.pt", root / "cnn.pt"

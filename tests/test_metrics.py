@@ -329,9 +329,8 @@ def step_inputs(tmp_path_factory):
     G = Generator(**kw)
     (root / "snapshots").mkdir()
     for kimg, res in ((1.0, 16), (2.0, 32)):
-        ckpt.save(root / "snapshots" / f"{int(kimg):06d}.pt",
-                  {"networks": {"G": kw}, "G_ema": G.state_dict(), "resolution": res,
-                   "alpha": 1.0, "kimg": kimg})
+        ckpt.save_snapshot(root / "snapshots" / f"{int(kimg):06d}.pt", G.state_dict(),
+                           {"G": kw}, resolution=res, alpha=1.0, kimg=kimg)
     rng = np.random.default_rng(0)
     reals = scipy.ndimage.gaussian_filter(rng.uniform(0, 255, (40, 32, 32)), (0, 1, 1))
     np.save(root / "reals.npy", reals.astype(np.uint8))

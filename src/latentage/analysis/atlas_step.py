@@ -9,6 +9,7 @@ import pandas as pd
 
 from latentage.analysis.atlas import pick_starts, steer
 from latentage.io import save_figure, write_csv, write_json
+from latentage.plots import image_cell, pyplot
 
 
 def atlas_step(generator, cnn, z_path, labels_path, axes_npz, out_dir, out_png, ages_years,
@@ -66,28 +67,16 @@ def atlas_step(generator, cnn, z_path, labels_path, axes_npz, out_dir, out_png, 
     return summary
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _sheet(groups, title, png) -> None:
-    plt = _plt()
+    plt = pyplot()
     n = len(groups[0][1])
     fig, axes = plt.subplots(len(groups), n, figsize=(1.9 * n, 2.1 * len(groups) + 0.4),
                              squeeze=False)
     for r, (sex, images, res) in enumerate(groups):
         for c in range(n):
             ax = axes[r][c]
-            ax.imshow(images[c], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.set_xlabel(f"CNN {res['age'][c] / 12:.1f} y, p♂ {res['male_prob'][c]:.2f}",
-                          fontsize=7)
+            image_cell(ax, images[c],
+                       f"CNN {res['age'][c] / 12:.1f} y, p♂ {res['male_prob'][c]:.2f}")
             if c == 0:
                 ax.set_ylabel(sex, fontsize=9)
     fig.suptitle(f"Atlas: requested bone age {title}", fontsize=10)
@@ -97,7 +86,7 @@ def _sheet(groups, title, png) -> None:
 
 
 def _overview(ages_years, sexes, sheets, png) -> None:
-    plt = _plt()
+    plt = pyplot()
     cols = len(ages_years)
     fig, axes = plt.subplots(len(sexes), cols, figsize=(1.7 * cols, 2.0 * len(sexes) + 0.5),
                              squeeze=False)
@@ -105,12 +94,9 @@ def _overview(ages_years, sexes, sheets, png) -> None:
         for c, years in enumerate(ages_years):
             images, res = sheets[(years, sex)]
             ax = axes[r][c]
-            ax.imshow(images[0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
+            image_cell(ax, images[0], f"CNN {res['age'][0] / 12:.1f} y")
             if r == 0:
                 ax.set_title(f"{years:g} y", fontsize=8)
-            ax.set_xlabel(f"CNN {res['age'][0] / 12:.1f} y", fontsize=7)
             if c == 0:
                 ax.set_ylabel(sex, fontsize=9)
     fig.suptitle("Age-steered atlas (first hand per age; all in results/analysis/atlas/)",

@@ -7,6 +7,7 @@ import pandas as pd
 
 from latentage.analysis.axes import directions, edit_test, targets
 from latentage.io import atomic_path, save_figure, write_csv, write_json
+from latentage.plots import image_cell, pyplot
 
 AXES_STREAM = 0xA8E5
 
@@ -53,10 +54,7 @@ def attribute_axes_step(generator, cnn, z_path, labels_path, out_json, out_npz, 
 
 
 def edit_figure(models, z0, methods, scale, edit_age_months, out_png) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     from latentage.gan.images import to_uint8
 
@@ -71,14 +69,12 @@ def edit_figure(models, z0, methods, scale, edit_age_months, out_png) -> None:
         per_unit = float(W[:, 0] @ u) * scale["sd"][0]  # months per unit step (OLS)
         for zi, z in enumerate(z0):
             zs = np.stack([z + s * edit_age_months / per_unit * u for s in steps]).astype(np.float32)
-            imgs = to_uint8(models.render(zs))
-            age, male = models.label(models.render(zs))
+            rendered = models.render(zs)
+            age, male = models.label(rendered)
+            imgs = to_uint8(rendered)
             for c in range(len(steps)):
                 ax = axes[mi * len(z0) + zi][c]
-                ax.imshow(imgs[c], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-                ax.set_xticks([])
-                ax.set_yticks([])
-                ax.set_xlabel(f"{age[c] / 12:.1f} y, p♂ {male[c]:.2f}", fontsize=7)
+                image_cell(ax, imgs[c], f"{age[c] / 12:.1f} y, p♂ {male[c]:.2f}")
                 if c == 0:
                     ax.set_ylabel(name, fontsize=8)
     fig.suptitle(f"Age edits along each method's age direction (columns: "

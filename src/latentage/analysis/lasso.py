@@ -10,6 +10,7 @@ import time
 import numpy as np
 
 from latentage.io import atomic_path, save_figure, write_json
+from latentage.plots import pyplot
 
 
 def _errors(y, pred) -> dict:
@@ -81,10 +82,7 @@ def lasso_step(z_path, labels_path, out_json, out_coef, out_png, folds: int, hol
 
 
 def lasso_figure(age, pred, train, test, summary, out_png) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 5), sharex=True, sharey=True)
     lo, hi = float(min(age.min(), pred.min())), float(max(age.max(), pred.max()))

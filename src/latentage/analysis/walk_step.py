@@ -10,6 +10,7 @@ import pandas as pd
 
 from latentage.analysis.walk import WalkSettings, run_walks
 from latentage.io import atomic_path, save_figure, write_json, write_parquet
+from latentage.plots import pyplot
 
 
 def _video_frames(images_u8: np.ndarray, ages: np.ndarray, label: str) -> list[np.ndarray]:
@@ -92,10 +93,7 @@ def age_walk_step(generator, cnn, z_path, labels_path, lasso_json, lasso_coef, o
 
 
 def walk_figure(result: dict, out_png) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), sharey=True)
     key = result["key"]

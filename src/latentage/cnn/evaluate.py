@@ -17,6 +17,7 @@ from sklearn.metrics import roc_auc_score
 from latentage.cnn.data import load_split
 from latentage.cnn.predict import BoneAgePredictor, default_device
 from latentage.io import atomic_path, save_figure, write_json, write_parquet
+from latentage.plots import pyplot
 
 
 def _summary(frame: pd.DataFrame) -> dict:
@@ -68,10 +69,7 @@ def evaluate_cnn(model_path, data_dir, res: int, out_dir, figure, expect=None,
 
 
 def _figure(frames: dict, results: dict, out_png, backbone: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
     lim = [0, max(240, float(max(f[["boneage", "pred_age"]].max().max() for f in

@@ -14,6 +14,7 @@ from PIL import Image
 
 from latentage.data.phantom import make_phantom
 from latentage.io import atomic_path, write_csv
+from latentage.plots import pyplot
 
 
 def _one(index: int, seed: int, size: int, out_dir: Path) -> dict:
@@ -55,10 +56,7 @@ def write_phantom_dataset(images_dir, labels_csv, truth_csv, n: int, size: int, 
 
 def contact_sheet(images_dir, labels_csv, out_png, n: int = 30, columns: int = 6) -> None:
     """A grid of phantoms spanning the age range, each titled with its age and sex."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     labels = pd.read_csv(labels_csv).sort_values("boneage").reset_index(drop=True)
     n = min(n, len(labels))

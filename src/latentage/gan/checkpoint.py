@@ -26,6 +26,14 @@ def load(path, map_location="cpu") -> dict:
         raise InputError(f"{path}: not a readable latentage checkpoint ({exc})") from None
 
 
+def save_snapshot(path, G_ema_state: dict, networks: dict, resolution: int, alpha: float,
+                  kimg: float, **extra) -> None:
+    """A G_ema snapshot as `load_generator` reads it: network settings, weights and where in
+    the growth schedule it was taken."""
+    save(path, {"networks": networks, "G_ema": G_ema_state, "resolution": resolution,
+                "alpha": alpha, "kimg": kimg, **extra})
+
+
 def load_generator(path, device="cpu") -> tuple[Generator, dict]:
     """G_ema from a phase checkpoint or a snapshot, in eval mode, with its metadata."""
     state = load(path, device)

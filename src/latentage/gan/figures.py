@@ -9,15 +9,7 @@ import torch
 from latentage.gan.checkpoint import load_generator
 from latentage.gan.images import to_uint8
 from latentage.io import save_figure
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from latentage.plots import image_cell, pyplot
 
 
 def _latents(n: int, latent_size: int, seed: int) -> torch.Tensor:
@@ -25,7 +17,7 @@ def _latents(n: int, latent_size: int, seed: int) -> torch.Tensor:
 
 
 def growth_figure(checkpoints, out_png, seed: int, rows: int = 3) -> None:
-    plt = _plt()
+    plt = pyplot()
     cols = len(checkpoints)
     fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols, 1.9 * rows + 0.4), squeeze=False)
     z = None
@@ -37,9 +29,7 @@ def growth_figure(checkpoints, out_png, seed: int, rows: int = 3) -> None:
             imgs = to_uint8(G(z, res, 1.0))
         for r in range(rows):
             ax = axes[r][c]
-            ax.imshow(imgs[r], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
+            image_cell(ax, imgs[r])
             if r == 0:
                 ax.set_title(f"{res}×{res}\n{meta['kimg']:g} kimg", fontsize=9)
     fig.suptitle("Generated hands as the PGGAN grows (same latents, G_ema at the end of each "
@@ -50,7 +40,7 @@ def growth_figure(checkpoints, out_png, seed: int, rows: int = 3) -> None:
 
 
 def samples_figure(checkpoint, out_png, seed: int, n: int = 16) -> None:
-    plt = _plt()
+    plt = pyplot()
     G, meta = load_generator(checkpoint)
     res = int(meta["resolution"])
     with torch.no_grad():

@@ -357,10 +357,10 @@ def train_phase(res: int, data_path, out_dir, prev_checkpoint=None, *, options: 
             # ---- snapshots of G_ema (names fixed in advance)
             while snapshots and kimg >= snapshots[0] - 1e-9:
                 if ctx.is_main:
-                    ckpt.save(progress_dir / "snapshots" / f"{snapshot_name(snapshots[0])}.pt",
-                              {"networks": opts.network_kwargs(),
-                               "G_ema": state.G_ema.state_dict(), "resolution": step.resolution,
-                               "alpha": step.alpha, "kimg": snapshots[0], "nimg": state.nimg})
+                    ckpt.save_snapshot(
+                        progress_dir / "snapshots" / f"{snapshot_name(snapshots[0])}.pt",
+                        state.G_ema.state_dict(), opts.network_kwargs(), step.resolution,
+                        step.alpha, snapshots[0], nimg=state.nimg)
                 snapshots.pop(0)
 
             # ---- tick: a log line, a stats line, a fakes grid

@@ -6,13 +6,11 @@ import numpy as np
 import pandas as pd
 
 from latentage.io import save_figure
+from latentage.plots import pyplot
 
 
 def age_distribution_figure(latent_labels, real_predictions: dict, out_png) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     gen = pd.read_parquet(latent_labels)
     real = {name: pd.read_parquet(path) for name, path in real_predictions.items()}

@@ -9,20 +9,12 @@ from pathlib import Path
 import pandas as pd
 
 from latentage.io import save_figure
+from latentage.plots import pyplot
 
 PANELS = [("ms_ssim", "MS-SSIM (generated pairs)", "ms_ssim"),
           ("is_mean", "Inception Score", "is"),
           ("fid", "FID (Inception features)", "fid"),
           ("domain_fd", "Domain FD (bone-age CNN features)", "domain_fd")]
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _phase_ticks(ax, table: pd.DataFrame) -> None:
@@ -40,7 +32,7 @@ def _phase_ticks(ax, table: pd.DataFrame) -> None:
 
 
 def metrics_figures(table_tsv, real_json, out_a, out_b) -> None:
-    plt = _plt()
+    plt = pyplot()
     table = pd.read_csv(table_tsv, sep="\t")
     real = json.loads(Path(real_json).read_text())
     rv, skipped = real["values"], {**real.get("skipped", {})}

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from latentage.errors import InputError
 from latentage.io import save_figure, write_parquet
+from latentage.plots import image_cell, pyplot
 
 NN_STREAM = 0x2EA4
 
@@ -121,10 +122,7 @@ def take_rows(array, idx) -> np.ndarray:
 
 
 def _grid(fakes, neighbours, dist, fake_age, real_age, title, png) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows, k = len(fakes), len(neighbours[0])
     fig, axes = plt.subplots(rows, k + 1, figsize=(1.6 * (k + 1), 1.75 * rows + 0.5), squeeze=False)
@@ -134,10 +132,7 @@ def _grid(fakes, neighbours, dist, fake_age, real_age, title, png) -> None:
                   for c in range(k)]
         for c, (img, label) in enumerate(cells):
             ax = axes[r][c]
-            ax.imshow(img, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.set_xlabel(label, fontsize=7)
+            image_cell(ax, img, label)
             if c == 0:
                 for spine in ax.spines.values():
                     spine.set_edgecolor("tab:red")
