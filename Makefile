@@ -1,5 +1,6 @@
-# The two README commands: `make demo` (mini-dataset target) and `make test`.
-# Both create .venv on first use and are safe to run again.
+# The two README commands: `make demo` (mini-dataset target) and `make test`; `make unit` is
+# the fast part of the tests (no end-to-end workflow runs). All create .venv on first use and
+# are safe to run again.
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
@@ -8,7 +9,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint clean-results
+.PHONY: install demo test unit lint clean-results
 
 install: $(STAMP)
 
@@ -32,6 +33,9 @@ lint: $(STAMP)
 test: $(STAMP)
 	pytest
 	$(MAKE) --no-print-directory lint
+
+unit: $(STAMP)
+	pytest -m "not slow"
 
 clean-results:
 	rm -rf results logs benchmarks .snakemake

@@ -94,10 +94,9 @@ def compare(slurm: Path, local: Path) -> None:
     mb = pd.read_csv(slurm / "results/metrics/metrics.tsv", sep="\t")
     num = ma.select_dtypes("number").columns
     close(ma[num], mb[num], "metrics.tsv")
-    # The SLURM run labels in 40 shards (profiles/slurm set-scatter), the local run in 4: the
-    # same latents, CNN batches cut differently, so labels agree to ~1e-6 (checked above) and
-    # the iterative fits downstream (LassoCV, L-BFGS axes, steering) to ~1e-4 relative; CNN
-    # ages and probabilities measured after edits then differ by ~1e-3 months, hence atol.
+    # Both runs label in latent.shards shards with the same batches; the iterative fits
+    # downstream (LassoCV, L-BFGS axes, steering) may still round differently on another
+    # process layout (~1e-4 relative), and CNN ages measured after edits by ~1e-3 months.
     for name in ("lasso.json", "axes.json", "atlas/atlas.json"):
         a = json.loads((local / "results/analysis" / name).read_text())
         b = json.loads((slurm / "results/analysis" / name).read_text())

@@ -12,34 +12,38 @@ import pandas as pd
 import pytest
 import timm
 import torch
+from conftest import prepare_folder, quiet
 
 from latentage.cnn.data import augment
-from latentage.cnn.evaluate import evaluate_cnn
+from latentage.cnn.evaluate_cnn import evaluate_cnn
 from latentage.cnn.model import BoneAgeNet, load_model, save_model
 from latentage.cnn.predict import BoneAgePredictor
-from latentage.cnn.train import CnnOptions, train_cnn
+from latentage.cnn.train_cnn import train_cnn
 from latentage.cnn.weights import create_backbone, expected_cache_file
-from latentage.data.prepare import prepare
+from latentage.config import build, from_json
 from latentage.errors import ConfigError, InputError
+
+SMALL = {"backbone": "resnet10t", "pretrained": False, "input_size": 32, "epochs": 2,
+         "batch_size": 16, "patience": 5}
 
 
 @pytest.fixture(scope="module")
 def data(phantom_set, tmp_path_factory):
     out = tmp_path_factory.mktemp("cnn_data")
-    prepare(phantom_set / "images", phantom_set / "labels.csv", out, max_res=32, test_size=10,
-            seed=0, log=lambda *_: None)
+    prepare_folder(phantom_set, out, 32, test_size=10)
     return out
+
+
+def _train(data, out, **over):
+    return train_cnn(images=data / "train/res32.npy", labels=data / "train/labels.parquet",
+                     model=out / "model.pt", history=out / "history.jsonl",
+                     settings=build("cnn", {**SMALL, **over}), seed=1, log=quiet)
 
 
 @pytest.fixture(scope="module")
 def trained(data, tmp_path_factory):
     out = tmp_path_factory.mktemp("cnn")
-    opts = CnnOptions(backbone="resnet10t", pretrained=False, input_size=32, epochs=2,
-                      batch_size=16, patience=5)
-    summary = train_cnn(data / "train/res32.npy", data / "train/labels.parquet",
-                        out / "model.pt", out / "history.jsonl", opts, seed=1,
-                        log=lambda *_: None)
-    return out, summary
+    return out, _train(data, out)
 
 
 def test_explicit_weights_file_is_loaded_and_rgb_filters_summed_to_gray(tmp_path):
@@ -105,12 +109,9 @@ def test_both_heads_train_and_the_best_epoch_is_kept(trained):
 
 def test_training_is_deterministic_on_cpu(data, trained, tmp_path):
     out, _ = trained
-    opts = CnnOptions(backbone="resnet10t", pretrained=False, input_size=32, epochs=2,
-                      batch_size=16, patience=5)
-    train_cnn(data / "train/res32.npy", data / "train/labels.parquet", tmp_path / "m.pt",
-              tmp_path / "h.jsonl", opts, seed=1, log=lambda *_: None)
+    _train(data, tmp_path)
     a = torch.load(out / "model.pt", weights_only=True)["model"]
-    b = torch.load(tmp_path / "m.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "model.pt", weights_only=True)["model"]
     for k in a:
         assert torch.equal(a[k], b[k]), k
 
@@ -151,27 +152,46 @@ def test_prediction_api_on_generated_tensors(trained, data):
     np.testing.assert_allclose(as_uint8["age"], as_float["age"].numpy(), atol=1e-3)
 
 
-def test_evaluate_writes_eval_predictions_features_and_figure(trained, data, tmp_path):
+def test_evaluate_cnn_writes_eval_predictions_and_figure(trained, data, tmp_path):
     out, _ = trained
     fig = tmp_path / "fig.png"
-    report = evaluate_cnn(out / "model.pt", data, 32, tmp_path, fig,
-                          expect={"backbone": "resnet10t"}, log=lambda *_: None)
+    report = evaluate_cnn(model=out / "model.pt", train_images=data / "train/res32.npy",
+                          test_images=data / "test/res32.npy",
+                          train_labels=data / "train/labels.parquet",
+                          test_labels=data / "test/labels.parquet",
+                          eval_json=tmp_path / "eval.json",
+                          train_predictions=tmp_path / "p_train.parquet",
+                          test_predictions=tmp_path / "p_test.parquet", figure=fig,
+                          settings=build("cnn", SMALL), log=quiet)
     on_disk = json.loads((tmp_path / "eval.json").read_text())
     assert on_disk["train"]["n"] == 50 and on_disk["test"]["n"] == 10
+    predictor = BoneAgePredictor.from_checkpoint(out / "model.pt")
     for split in ("train", "test"):
         r = on_disk[split]
-        assert {"mae_months", "median_ae_months", "mae_by_year", "sex_accuracy", "sex_auc"} <= set(r)
-        pred = pd.read_parquet(tmp_path / f"predictions_{split}.parquet")
+        pred = pd.read_parquet(tmp_path / f"p_{split}.parquet")
         labels = pd.read_parquet(data / split / "labels.parquet")
         assert list(pred.id) == list(labels.id)
+        # the predictions are the CNN's on those images, and the MAEs follow from them
+        direct = predictor.predict_uint8(np.load(data / split / "res32.npy"))
+        np.testing.assert_allclose(pred.pred_age, direct["age"], rtol=1e-6)
         mae = float((pred.pred_age - pred.boneage).abs().mean())
         assert r["mae_months"] == pytest.approx(mae)
         years = np.floor(pred.boneage / 12).astype(int)
-        assert sum(b["n"] for b in r["mae_by_year"].values()) == len(pred)
-        assert set(map(int, r["mae_by_year"])) == set(years)
-    feats = np.load(tmp_path / "features_train.npy")
-    assert feats.shape == (50, 512) and feats.dtype == np.float32
+        for year, b in r["mae_by_year"].items():
+            sel = years == int(year)
+            assert b["n"] == sel.sum()
+            assert b["mae"] == pytest.approx(float((pred.pred_age - pred.boneage)[sel].abs().mean()))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["eval.json", "fig.png",
+                                                          "p_test.parquet", "p_train.parquet"]
     assert report["feature_dim"] == 512 and fig.stat().st_size > 10_000
+    with pytest.raises(InputError, match="trained with backbone 'resnet10t' but cnn.backbone"):
+        evaluate_cnn(model=out / "model.pt", train_images=data / "train/res32.npy",
+                     test_images=data / "test/res32.npy",
+                     train_labels=data / "train/labels.parquet",
+                     test_labels=data / "test/labels.parquet", eval_json=tmp_path / "e.json",
+                     train_predictions=tmp_path / "a.parquet",
+                     test_predictions=tmp_path / "b.parquet", figure=tmp_path / "f.png",
+                     settings=build("cnn", {**SMALL, "backbone": "legacy_xception"}), log=quiet)
 
 
 def test_augmentation_keeps_range_and_does_not_flip_by_default():
@@ -187,8 +207,8 @@ def test_augmentation_keeps_range_and_does_not_flip_by_default():
 
 
 def test_unknown_settings_are_a_config_error():
-    with pytest.raises(ConfigError, match="unknown cnn settings: backbon"):
-        CnnOptions.from_settings({"backbon": "x"})
+    with pytest.raises(ConfigError, match=r"unknown config key cnn\.backbon"):
+        from_json("cnn", json.dumps({"backbon": "x"}))
 
 
 def test_model_meta_normalisation_comes_from_the_backbone():

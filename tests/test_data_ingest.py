@@ -6,10 +6,10 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import prepare_folder
 from PIL import Image
 
 from latentage.data.ingest import load_grayscale, parse_sex, read_labels
-from latentage.data.prepare import prepare
 from latentage.errors import InputError
 
 
@@ -23,8 +23,7 @@ def _write(raw, frame):
 
 def _prepare(raw, tmp_path, **kw):
     kw.setdefault("on_bad_image", "error")
-    return prepare(raw / "images", raw / "labels.csv", tmp_path / "out", max_res=32,
-                   test_size=10, seed=0, min_image_size=64, log=lambda *_: None, **kw)
+    return prepare_folder(raw, tmp_path / "out", 32, test_size=10, min_image_size=64, **kw)
 
 
 def _expect_error_then_skip(raw, tmp_path, match):
@@ -113,7 +112,7 @@ def test_missing_column_names_the_file_and_columns(phantom_copy, tmp_path):
     _write(phantom_copy, _labels(phantom_copy).rename(columns={"boneage": "age_in_months"}))
     with pytest.raises(InputError, match=r"labels\.csv: no bone age column.*age_in_months"):
         _prepare(phantom_copy, tmp_path)
-    summary = _prepare(phantom_copy, tmp_path, columns={"age": "age_in_months"})
+    summary = _prepare(phantom_copy, tmp_path, rsna={"age_column": "age_in_months"})
     assert summary["counts"]["used"] == 60
 
 

@@ -7,31 +7,34 @@ from scipy import ndimage
 from skimage.filters import threshold_otsu
 from skimage.morphology import disk, white_tophat
 
-from latentage.data import phantom as P
-from latentage.data.phantom_dataset import contact_sheet, write_phantom_dataset
+from latentage.config import build
+from latentage.data import hand_model as H
+from latentage.data.phantom import make_phantom, phantom
+from latentage.data.phantom_sheet import phantom_sheet
 
 
 def test_same_seed_and_index_give_the_same_image():
-    a, age_a, male_a, truth_a = P.make_phantom(11, 5, 128)
-    b, age_b, male_b, truth_b = P.make_phantom(11, 5, 128)
+    a, age_a, male_a, truth_a = make_phantom(11, 5, 128)
+    b, age_b, male_b, truth_b = make_phantom(11, 5, 128)
     assert np.array_equal(a, b) and (age_a, male_a) == (age_b, male_b) and truth_a == truth_b
-    c, *_ = P.make_phantom(11, 6, 128)
-    d, *_ = P.make_phantom(12, 5, 128)
+    c, *_ = make_phantom(11, 6, 128)
+    d, *_ = make_phantom(12, 5, 128)
     assert not np.array_equal(a, c) and not np.array_equal(a, d)
 
 
 def test_index_does_not_depend_on_how_many_were_made(tmp_path):
-    write_phantom_dataset(tmp_path / "a", tmp_path / "a.csv", tmp_path / "ta.csv", n=6,
-                          size=64, seed=1, log=lambda *_: None)
-    write_phantom_dataset(tmp_path / "b", tmp_path / "b.csv", tmp_path / "tb.csv", n=3,
-                          size=64, seed=1, workers=2, log=lambda *_: None)
+    phantom(images=tmp_path / "a", labels=tmp_path / "a.csv", truth=tmp_path / "ta.csv",
+            settings=build("data.phantom", {"n": 6, "size": 64}), seed=1, log=lambda *_: None)
+    phantom(images=tmp_path / "b", labels=tmp_path / "b.csv", truth=tmp_path / "tb.csv",
+            settings=build("data.phantom", {"n": 3, "size": 64}), seed=1, workers=2,
+            log=lambda *_: None)
     for i in (1, 2, 3):
         assert (tmp_path / "a" / f"{i}.png").read_bytes() == (tmp_path / "b" / f"{i}.png").read_bytes()
 
 
 def test_labels_follow_the_rsna_distribution():
     rng = np.random.default_rng(0)
-    draws = [P.sample_label(rng) for _ in range(4000)]
+    draws = [H.sample_label(rng) for _ in range(4000)]
     ages = np.array([a for a, _ in draws])
     male = np.array([m for _, m in draws])
     assert ages.min() >= 1 and ages.max() <= 228
@@ -54,15 +57,15 @@ def test_written_dataset_is_rsna_format(phantom_set):
 
 def test_carpal_count_and_fusion_follow_the_timeline():
     rng = np.random.default_rng(0)
-    newborn = P.build_hand(1, True, rng).truth
-    twelve_boy = P.build_hand(12 * 12, True, rng).truth
-    adult = P.build_hand(18 * 12, True, rng).truth
+    newborn = H.build_hand(1, True, rng).truth
+    twelve_boy = H.build_hand(12 * 12, True, rng).truth
+    adult = H.build_hand(18 * 12, True, rng).truth
     assert newborn["n_carpals"] == 0
     assert twelve_boy["n_carpals"] == 8
     assert newborn["phalanx_fusion_mean"] == 0 and adult["phalanx_fusion_mean"] > 0.9
     # girls are ahead at the same bone age
-    girl = P.build_hand(7 * 12, False, rng).truth
-    boy = P.build_hand(7 * 12, True, rng).truth
+    girl = H.build_hand(7 * 12, False, rng).truth
+    boy = H.build_hand(7 * 12, True, rng).truth
     assert girl["n_carpals"] >= boy["n_carpals"]
     assert girl["maturity_years"] > boy["maturity_years"]
 
@@ -96,7 +99,7 @@ def test_measured_bone_area_and_carpal_blobs_rise_with_age(male):
     for name, (lo, hi) in groups.items():
         areas, blobs = [], []
         for i, age in enumerate(np.linspace(lo, hi, 12)):
-            image, _, _, truth = P.make_phantom(99, i, size, boneage=age, male=male)
+            image, _, _, truth = make_phantom(99, i, size, boneage=age, male=male)
             area, n = _measure(image, truth, size)
             areas.append(area)
             blobs.append(n)
@@ -108,9 +111,9 @@ def test_measured_bone_area_and_carpal_blobs_rise_with_age(male):
     assert blobs[0] <= 2.5 and blobs[2] >= 4, means
 
 
-def test_contact_sheet_is_a_real_png(phantom_set, tmp_path):
+def test_phantom_sheet_is_a_real_png(phantom_set, tmp_path):
     out = tmp_path / "sheet.png"
-    contact_sheet(phantom_set / "images", phantom_set / "labels.csv", out, n=12)
+    phantom_sheet(images=phantom_set / "images", labels=phantom_set / "labels.csv", out=out, n=12)
     from PIL import Image
 
     with Image.open(out) as im:

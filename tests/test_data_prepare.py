@@ -5,22 +5,11 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import prepare_folder
 
-from latentage.data.prepare import (
-    pad_to_square,
-    prepare,
-    pyramid,
-    resolutions,
-    stratified_test_split,
-)
+from latentage.config import build
+from latentage.data.prepare import pad_to_square, prepare, pyramid, stratified_test_split
 from latentage.errors import InputError
-
-
-def test_resolutions_are_every_power_of_two_from_4():
-    assert resolutions(64) == [4, 8, 16, 32, 64]
-    assert resolutions(1024)[-1] == 1024 and len(resolutions(1024)) == 9
-    with pytest.raises(InputError, match="max_res"):
-        resolutions(100)
 
 
 def test_pad_to_square_uses_the_background_level_and_centres():
@@ -70,8 +59,7 @@ def test_split_is_stratified_and_deterministic():
 
 def test_prepare_writes_memmaps_labels_and_summary(phantom_set, tmp_path):
     out = tmp_path / "data"
-    summary = prepare(phantom_set / "images", phantom_set / "labels.csv", out, max_res=64,
-                      test_size=12, seed=4, min_image_size=64, log=lambda *_: None)
+    summary = prepare_folder(phantom_set, out, 64, test_size=12, seed=4, min_image_size=64)
     src = pd.read_csv(phantom_set / "labels.csv").astype({"id": str}).set_index("id")
     assert summary["counts"] == {"train": 48, "test": 12, "csv_rows_ok": 60, "used": 60,
                                  "skipped": 0, "images_without_csv_row": 0}
@@ -94,13 +82,26 @@ def test_prepare_writes_memmaps_labels_and_summary(phantom_set, tmp_path):
     assert len(seen) == 60
     on_disk = json.loads((out / "prepare.json").read_text())
     assert on_disk["resolutions"] == [4, 8, 16, 32, 64]
-    assert not (out / ".staging").exists()
+    # the step wrote exactly the files it was given (its staging folder is gone)
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert written == ["prepare.json"] + [f"{s}/{f}" for s in ("test", "train") for f in
+                                          ["labels.parquet"] + [f"res{r}.npy" for r in
+                                                                (16, 32, 4, 64, 8)]]
+
+
+def test_prepare_refuses_a_wrong_number_of_output_files(phantom_set, tmp_path):
+    with pytest.raises(InputError, match="--train-images names 2 files but data.max_res 16 "
+                                         "needs 3"):
+        prepare(images=phantom_set / "images", labels=phantom_set / "labels.csv",
+                train_images=[tmp_path / "a.npy", tmp_path / "b.npy"],
+                test_images=[tmp_path / f"t{i}.npy" for i in range(3)],
+                train_labels=tmp_path / "a.parquet", test_labels=tmp_path / "b.parquet",
+                summary=tmp_path / "s.json", settings=build("data", {"max_res": 16}), seed=0)
 
 
 def test_prepare_is_deterministic(phantom_set, tmp_path):
     for name in ("a", "b"):
-        prepare(phantom_set / "images", phantom_set / "labels.csv", tmp_path / name, max_res=16,
-                test_size=0.2, seed=9, log=lambda *_: None)
+        prepare_folder(phantom_set, tmp_path / name, 16, test_size=0.2, seed=9)
     for split in ("train", "test"):
         assert (tmp_path / "a" / split / "res16.npy").read_bytes() == \
             (tmp_path / "b" / split / "res16.npy").read_bytes()

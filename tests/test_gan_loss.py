@@ -44,3 +44,37 @@ def test_generator_loss_is_minus_the_mean_critic_score():
     D = Linear(torch.ones(1, 1, 2, 2))
     fakes = torch.ones(4, 1, 2, 2) * torch.arange(4.0).view(4, 1, 1, 1)
     assert generator_loss(D, fakes, 1.0).item() == pytest.approx(-6.0)
+
+
+def _official_full_resolution_penalty(D, reals, fakes, alpha, mixing, max_res, lam=10.0,
+                                      target=1.0):
+    """The official computation, written out: G's output and the reals are nearest-upscaled to
+    max_res; D average-pools its input back to the active resolution R; the penalty takes the
+    gradient with respect to the max_res image."""
+    f = max_res // reals.shape[-1]
+    up = torch.nn.functional.interpolate
+    reals_full = up(reals, scale_factor=f, mode="nearest")
+    fakes_full = up(fakes, scale_factor=f, mode="nearest")
+    mixed = torch.lerp(reals_full, fakes_full, mixing.view(-1, 1, 1, 1)).requires_grad_(True)
+    scores = D(torch.nn.functional.avg_pool2d(mixed, f), alpha)
+    (grads,) = torch.autograd.grad(scores.sum(), mixed)
+    norms = grads.flatten(1).norm(dim=1)
+    return (lam * (norms - target) ** 2 / target**2).mean()
+
+
+@pytest.mark.parametrize("res, alpha", [(4, 1.0), (8, 0.3), (16, 1.0), (32, 0.7)])
+def test_gradient_penalty_is_taken_at_the_official_full_resolution_scale(res, alpha):
+    """On a small PGGAN critic (max_res 32), stable and during fades: gp_scale = R/max_res
+    gives exactly the official penalty; without it (the gradient at R) it is far off."""
+    from latentage.gan.networks import Discriminator
+
+    torch.manual_seed(res)
+    D = Discriminator(max_res=32, fmap_base=64, fmap_max=16)
+    reals, fakes = torch.randn(8, 1, res, res), torch.randn(8, 1, res, res)
+    mixing = torch.rand(8)
+    expected = _official_full_resolution_penalty(D, reals, fakes, alpha, mixing, 32)
+    _, parts = discriminator_loss(D, reals, fakes, alpha, mixing, gp_scale=res / 32)
+    assert parts["gp"].item() == pytest.approx(expected.item(), rel=1e-4)
+    if res < 32:
+        _, at_r = discriminator_loss(D, reals, fakes, alpha, mixing)
+        assert abs(at_r["gp"].item() - expected.item()) > 0.05 * expected.item()

@@ -30,7 +30,7 @@ def official(nimg, resolution_log2=10, num_gpus=4, T=600, F=600):
 @pytest.mark.parametrize("kimg", [0, 1, 599.9, 600, 600.1, 900, 1199.9, 1200, 1800, 2400.5,
                                   5000, 8999, 9000, 9600, 10199, 10200, 11000, 11999.9])
 def test_matches_official_schedule(kimg):
-    s = Schedule(1024, num_gpus=4, **PRESET)
+    s = Schedule(1024, **PRESET)
     nimg = int(round(kimg * 1000))
     step = s(nimg)
     lod, res, mb, lr = official(nimg)
@@ -57,10 +57,12 @@ def test_phase_bounds_and_phase_of():
     assert s(int(1200e3)).alpha == 1.0
 
 
-def test_minibatch_split_over_gpus_and_capped_per_gpu():
-    s = Schedule(1024, num_gpus=3, max_minibatch_per_gpu={1024: 2}, **PRESET)
-    assert s(0).minibatch == 510  # 512 - 512 % 3
-    assert s(int(11000e3)).minibatch == 6  # 16 capped at 2 per GPU × 3
+def test_the_minibatch_is_global_and_caps_are_per_gpu():
+    """The schedule's minibatch does not depend on the process count; a per-GPU cap is kept
+    for the step to split by (gradient accumulation, train.split_minibatch)."""
+    s = Schedule(1024, max_minibatch_per_gpu={1024: 2}, **PRESET)
+    assert s(0).minibatch == 512 and s(int(11000e3)).minibatch == 16
+    assert s.per_gpu_cap(1024) == 2 and s.per_gpu_cap(4) is None
 
 
 def test_fade_stretch_stays_inside_the_phase():

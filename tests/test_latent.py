@@ -4,14 +4,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import quiet
 
 from latentage.cnn.model import BoneAgeNet, save_model
 from latentage.cnn.predict import BoneAgePredictor
+from latentage.config import build
 from latentage.errors import InputError
 from latentage.gan import checkpoint as ckpt
 from latentage.gan.networks import Generator
-from latentage.latent.label import (
-    gather,
+from latentage.latent.gather_labels import gather_labels
+from latentage.latent.label_shard import (
+    generation_chunk,
     label_range,
     label_shard,
     latent,
@@ -41,13 +44,15 @@ def models(tmp_path_factory):
 def _run_shards(models, tmp, shards, batch_size=16):
     g, c = models
     labels, zs = [], []
+    settings = build("latent", {"n": N, "shards": shards, "batch_size": batch_size})
     for i in range(1, shards + 1):
         lab, z = tmp / f"{i}-of-{shards}.parquet", tmp / f"{i}-of-{shards}.npy"
-        label_shard(g, c, lab, z, N, i, shards, seed=3, batch_size=batch_size,
-                    log=lambda *_: None)
+        label_shard(generator=g, cnn=c, labels=lab, z=z, shard=f"{i}-of-{shards}",
+                    settings=settings, seed=3, log=quiet)
         labels.append(lab)
         zs.append(z)
-    gather(labels, zs, tmp / "z.npy", tmp / "labels.parquet", N, log=lambda *_: None)
+    gather_labels(shard_labels=labels, shard_z=zs, z=tmp / "z.npy",
+                  labels=tmp / "labels.parquet", n=N, log=quiet)
     return pd.read_parquet(tmp / "labels.parquet"), np.load(tmp / "z.npy"), labels, zs
 
 
@@ -107,22 +112,54 @@ def test_labels_equal_a_direct_unsharded_computation(models, tmp_path):
     np.testing.assert_allclose(frame.age, labels.age, rtol=1e-5, atol=1e-3)
 
 
+def test_generation_is_chunked_by_resolution():
+    """G runs on at most 2**24 pixels at once: 16 images at 1024², the whole batch at 64²."""
+    assert generation_chunk(1024, 256) == 16 and generation_chunk(512, 256) == 64
+    assert generation_chunk(64, 256) == 256 and generation_chunk(2048, 8) == 4
+
+
+def test_a_shard_of_another_shard_count_is_refused(models, tmp_path):
+    g, c = models
+    with pytest.raises(InputError, match="shard 1-of-3 is one of 3, but latent.shards is 4"):
+        label_shard(generator=g, cnn=c, labels=tmp_path / "l.parquet", z=tmp_path / "z.npy",
+                    shard="1-of-3", settings=build("latent", {"n": N, "shards": 4}), seed=3,
+                    log=quiet)
+
+
 def test_gather_names_a_corrupt_missing_or_duplicated_shard(models, tmp_path):
     _, _, labels, zs = _run_shards(models, tmp_path, 4)
-    out = (tmp_path / "z_all.npy", tmp_path / "labels_all.parquet")
+    out = {"z": tmp_path / "z_all.npy", "labels": tmp_path / "labels_all.parquet", "n": N,
+           "log": quiet}
     # corrupt: a truncated parquet
     bad = labels[2].read_bytes()
     labels[2].write_bytes(bad[: len(bad) // 3])
     with pytest.raises(InputError, match=r"shard 3-of-4: unreadable"):
-        gather(labels, zs, *out, N, log=lambda *_: None)
+        gather_labels(shard_labels=labels, shard_z=zs, **out)
     labels[2].write_bytes(bad)
     # z and labels of different lengths
     np.save(zs[1], np.load(zs[1])[:-2])
     with pytest.raises(InputError, match=r"shard 2-of-4: .* latents for 18 labels"):
-        gather(labels, zs, *out, N, log=lambda *_: None)
+        gather_labels(shard_labels=labels, shard_z=zs, **out)
     # a missing shard, and a shard given twice
     with pytest.raises(InputError, match=r"missing from the shards"):
-        gather(labels[:1] + labels[2:], zs[:1] + zs[2:], *out, N, log=lambda *_: None)
+        gather_labels(shard_labels=labels[:1] + labels[2:], shard_z=zs[:1] + zs[2:], **out)
     with pytest.raises(InputError, match=r"appears in more than one shard \(1-of-4, 1-of-4"):
-        gather(labels[:1] * 2, zs[:1] * 2, *out, N, log=lambda *_: None)
-    assert not out[0].exists() and not out[1].exists()
+        gather_labels(shard_labels=labels[:1] * 2, shard_z=zs[:1] * 2, **out)
+    assert not out["z"].exists() and not out["labels"].exists()
+
+
+def test_latent_age_distribution_step_draws_generated_beside_real(models, tmp_path):
+    from PIL import Image
+
+    from latentage.latent.latent_age_distribution import latent_age_distribution
+
+    labels, *_ = _run_shards(models, tmp_path, 2)
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        pd.DataFrame({"pred_age": rng.uniform(10, 220, 50),
+                      "male_prob": rng.uniform(0, 1, 50)}).to_parquet(tmp_path / f"{split}.pq")
+    latent_age_distribution(labels=tmp_path / "labels.parquet",
+                            real_predictions={s: tmp_path / f"{s}.pq" for s in ("train", "test")},
+                            figure=tmp_path / "fig.png")
+    with Image.open(tmp_path / "fig.png") as im:
+        assert im.width > 800 and np.asarray(im.convert("L")).std() > 10

@@ -71,7 +71,7 @@ def test_mini_target_trains_every_growth_phase(mini_run):
         assert state["resolution"] == res and state["alpha"] == 1.0
         assert abs(state["nimg"] / 1000 - end) < 0.1
         assert not (phase / ".progress").exists()
-        assert (phase / "fakes.png").is_file() and any((phase / "fakes").iterdir())
+        assert (phase / "fakes.png").is_file() and any((phase / "ticks").iterdir())
         lines = (phase / "stats.jsonl").read_text().splitlines()
         assert json.loads(lines[-1])["res"] == res
         G, _ = ckpt.load_generator(phase / "checkpoint.pt")
@@ -98,8 +98,7 @@ def test_mini_target_trains_and_evaluates_the_cnn(mini_run):
     for split, n in (("train", 200), ("test", 40)):
         pred = pd.read_parquet(cnn / f"predictions_{split}.parquet")
         assert len(pred) == n and {"pred_age", "male_prob"} <= set(pred.columns)
-    assert np.load(cnn / "features_train.npy").shape == (200, 512)
-    assert (mini_run / "logs/cnn/train.log").read_text().count("val MAE") >= 1
+    assert (mini_run / "logs/cnn/train_cnn.log").read_text().count("val MAE") >= 1
     with Image.open(mini_run / "results/figures/cnn_eval.png") as im:
         assert im.width > 1000
 
@@ -113,7 +112,7 @@ def test_mini_target_fans_out_and_gathers_latent_labels(mini_run):
     assert list(labels.idx) == list(range(2000))
     assert sorted(p.name for p in (latent / "shards").glob("*.parquet")) == \
         [f"{i}-of-4.parquet" for i in range(1, 5)]
-    from latentage.latent.label import latent as draw
+    from latentage.latent.label_shard import latent as draw
 
     assert np.array_equal(z[1234], draw(7, 1234, 32))  # seed 7 of the mini config
     assert (mini_run / "results/figures/latent_age_distribution.png").is_file()
@@ -127,13 +126,16 @@ def test_mini_target_measures_every_snapshot_and_the_reals(mini_run):
     assert set(real["skipped"]) == {"fid", "is"} and "fid" not in real["values"]
     assert "pt_inception-2015-12-05-6726825d.pth" in real["skipped"]["fid"]
     assert {"ms_ssim", "swd_32", "swd_16", "swd_avg", "domain_fd"} <= set(real["values"])
+    # 200 reals: SWD's 100 fit twice (a measured floor), domain FD's 160 do not (extrapolated)
+    assert real["floors"]["swd"]["matched"] and not real["floors"]["domain_fd"]["matched"]
     table = pd.read_csv(metrics / "metrics.tsv", sep="\t")
     assert list(table.kimg) == list(range(2, 17, 2))
     assert list(table.resolution) == [4, 8, 8, 16, 16, 32, 32, 32]
     assert table[["ms_ssim", "swd_avg", "domain_fd"]].notna().all().all()
     assert (table.skipped == "fid,is").all()
-    assert "NOTICE: FID, IS skipped" in (mini_run / "logs/metrics/snapshot_000016.log").read_text()
-    assert (mini_run / "benchmarks/metrics/snapshot_000016.tsv").is_file()
+    log = (mini_run / "logs/metrics/snapshot_metrics_000016.log").read_text()
+    assert "NOTICE: FID, IS skipped" in log
+    assert (mini_run / "benchmarks/metrics/snapshot_metrics_000016.tsv").is_file()
     nn = pd.read_parquet(metrics / "nearest_neighbours.parquet")
     assert len(nn) == 6 * 4 * 2 and set(nn.by) == {"pixel", "cnn_features"}
     assert (nn.groupby(["query", "by"]).distance.apply(lambda d: d.is_monotonic_increasing)).all()
@@ -160,15 +162,18 @@ def test_mini_target_analyses_the_latent_space(mini_run):
     assert len(frames) == walk["frames"]
     assert len(list((analysis / "age_walk/frames").glob("chain_*.png"))) == walk["frames"]
     axes = json.loads((analysis / "axes.json").read_text())
-    assert abs(axes["cosine_age_sex"]["projected"]) < 1e-6
-    assert axes["fit"]["orthogonal"]["ortho_gap"] < axes["fit"]["ols"]["ortho_gap"]
+    assert abs(axes["cosine_age_sex"]["projected"]) < 1e-9
+    assert axes["fit"]["orthogonal"]["ortho_gap"] < 1e-3
+    assert axes["n_fit"] == 1600 and axes["n_holdout"] == 400 and axes["edit_latents"] == 64
     edits = pd.read_csv(analysis / "axes_edits.csv")
     assert set(edits.method) == {"ols", "orthogonal", "projected"}
     atlas = pd.read_csv(analysis / "atlas/atlas.csv")
-    assert len(atlas) == 3 * 3 and set(atlas.requested_age_years) == {10, 11, 12}
-    assert (mini_run / "results/analysis/atlas/atlas_11y.png").is_file()
     summary = json.loads((analysis / "atlas/atlas.json").read_text())
-    assert summary["abs_error_months"]["mean"] < summary["start_abs_error_months"]
+    ages = summary["ages_years"]  # chosen inside the range the CNN predicts (config: null)
+    assert len(atlas) == len(ages) * len(summary["sexes"]) * 3
+    assert sorted(p.name for p in (analysis / "atlas/sheets").glob("*.png")) == \
+        sorted(f"atlas_{a:g}y.png" for a in ages)
+    assert summary["abs_error_months"]["mean"] <= summary["start_abs_error_months"]
     for fig in ("fig3a_lasso.png", "fig3b_age_walk.png", "attribute_edits.png", "atlas.png"):
         with Image.open(mini_run / "results/figures" / fig) as im:
             assert im.width > 500

@@ -27,16 +27,24 @@ def bench_phantom(size: int, n: int) -> None:
 
 
 def bench_prepare(n: int, max_res: int, workers: int) -> None:
-    from latentage.data.phantom_dataset import write_phantom_dataset
+    from latentage.config import build, resolutions
+    from latentage.data.phantom import phantom
     from latentage.data.prepare import prepare
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        write_phantom_dataset(tmp / "img", tmp / "labels.csv", tmp / "truth.csv", n=n,
-                              size=max_res * 2, seed=0, workers=workers, log=lambda *_: None)
+        phantom(images=tmp / "img", labels=tmp / "labels.csv", truth=tmp / "truth.csv",
+                settings=build("data.phantom", {"n": n, "size": max_res * 2}), seed=0,
+                workers=workers, log=lambda *_: None)
+        settings = build("data", {"max_res": max_res, "test_size": 0.1, "min_image_size": 0})
+        out = {split: [tmp / split / f"res{r}.npy" for r in resolutions(max_res)]
+               for split in ("train", "test")}
         t0 = time.perf_counter()
-        summary = prepare(tmp / "img", tmp / "labels.csv", tmp / "out", max_res=max_res,
-                          test_size=0.1, seed=0, workers=workers, log=lambda *_: None)
+        summary = prepare(images=tmp / "img", labels=tmp / "labels.csv",
+                          train_images=out["train"], test_images=out["test"],
+                          train_labels=tmp / "train.parquet", test_labels=tmp / "test.parquet",
+                          summary=tmp / "prepare.json", settings=settings, seed=0,
+                          workers=workers, log=lambda *_: None)
         dt = time.perf_counter() - t0
     print(f"bench prepare: {n} images of {max_res * 2}px → pyramid 4…{max_res} px with "
           f"{workers} worker(s) in {dt:.2f} s = {n / dt:.1f} images/s "
@@ -45,129 +53,98 @@ def bench_prepare(n: int, max_res: int, workers: int) -> None:
 
 
 def bench_train(resolutions, batch: int, latent: int, fmap_base: int, fmap_max: int,
-                steps: int, precision: str, fade: bool) -> None:
-    """Time full training steps (D with gradient penalty, then G, then EMA) on random reals."""
-    for res in resolutions:
-        _bench_train_res(res, batch, latent, fmap_base, fmap_max, steps, precision, fade)
+                steps: int, precision: str, fade: bool, log=print) -> list[dict]:
+    """Time training steps — `latentage.gan.train.train_step`, the step train_phase runs — on
+    random reals at each resolution: img/s, s/kimg, peak memory."""
+    return [_bench_train_res(res, batch, latent, fmap_base, fmap_max, steps, precision, fade,
+                             log) for res in resolutions]
 
 
-def _bench_train_res(res, batch, latent, fmap_base, fmap_max, steps, precision, fade):
+def _bench_train_res(res, batch, latent, fmap_base, fmap_max, steps, precision, fade, log):
     import torch
 
-    from latentage.gan.loss import discriminator_loss, generator_loss
-    from latentage.gan.networks import Discriminator, Generator
-    from latentage.gan.train import resolve_precision
+    from latentage.config import build
+    from latentage.device import device_name, peak_memory_mb, resolve_precision, select_device
+    from latentage.device import synchronize as sync
+    from latentage.gan.schedule import Step
+    from latentage.gan.train import TrainState, train_step
 
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = select_device()
+    gan = build("gan", {"max_res": res, "latent_size": latent, "fmap_base": fmap_base,
+                        "fmap_max": fmap_max, "precision": precision})
     prec = resolve_precision(precision, device)
-    amp = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(prec)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else \
-        f"CPU ({torch.get_num_threads()} threads)"
-    G = Generator(res, latent, fmap_base, fmap_max).to(device)
-    D = Discriminator(res, fmap_base, fmap_max).to(device)
-    if device.type == "cuda":
-        G.to(memory_format=torch.channels_last)
-        D.to(memory_format=torch.channels_last)
-        torch.cuda.reset_peak_memory_stats(device)
-    opt_g = torch.optim.Adam(G.parameters(), 1e-3, betas=(0.0, 0.99), eps=1e-8)
-    opt_d = torch.optim.Adam(D.parameters(), 1e-3, betas=(0.0, 0.99), eps=1e-8)
-    scaler = torch.amp.GradScaler(device.type, enabled=prec == "fp16")
-    ema = [p.detach().clone() for p in G.parameters()]
+    state = TrainState(gan, 0, device, prec)
     alpha = 0.5 if fade else 1.0
-    reals = torch.rand(batch, 1, res, res, device=device) * 2 - 1
-
-    def step():
-        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-            with torch.no_grad():
-                fakes = G(torch.randn(batch, latent, device=device), res, alpha)
-            d_loss, _ = discriminator_loss(
-                D, reals, fakes, alpha, torch.rand(batch, device=device),
-                grad_scale=scaler.get_scale() if scaler.is_enabled() else 1.0)
-        opt_d.zero_grad(set_to_none=True)
-        scaler.scale(d_loss).backward()
-        scaler.step(opt_d)
-        D.requires_grad_(False)
-        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-            fakes = G(torch.randn(batch, latent, device=device), res, alpha)
-            g_loss = generator_loss(D, fakes, alpha)
-        opt_g.zero_grad(set_to_none=True)
-        scaler.scale(g_loss).backward()
-        scaler.step(opt_g)
-        scaler.update()
-        D.requires_grad_(True)
-        with torch.no_grad():
-            torch._foreach_lerp_(ema, list(G.parameters()), 0.001)
-
-    for _ in range(2):
-        step()
+    step = Step(0.0, res, 1.0 - alpha, alpha, batch, 1e-3, 1e-3, 1.0)
+    reals = torch.randint(0, 256, (batch, 1, res, res), dtype=torch.uint8, device=device)
+    for i in range(2):  # warm-up (cuDNN autotuning, allocator)
+        train_step(state, reals, step, seed=0, nimg=i * batch)
+    sync(device)
     if device.type == "cuda":
-        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats(device)
     t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-        mem = torch.cuda.max_memory_allocated(device) / 2**20
-    else:
-        mem = _peak_rss_mb()
+    for i in range(steps):
+        stats = train_step(state, reals, step, seed=0, nimg=(i + 2) * batch)
+    sync(device)
     dt = time.perf_counter() - t0
     rate = steps * batch / dt
-    print(f"bench train: res {res:4d} batch {batch:3d} {prec:4s} on {name}: "
-          f"{rate:9.1f} img/s  {1000 / rate:9.2f} s/kimg  peak memory {mem:.0f} MB "
-          f"(latent {latent}, fmap_base {fmap_base}, fmap_max {fmap_max}"
-          f"{', fade' if fade else ''})")
+    result = {"res": res, "batch": batch, "precision": prec, "device": device_name(device),
+              "img_per_s": rate, "s_per_kimg": 1000 / rate,
+              "peak_memory_mb": peak_memory_mb(device), "fade": fade,
+              "skipped_steps": float(stats["d_skipped"] + stats["g_skipped"])}
+    log(f"bench train: res {res:4d} batch {batch:3d} {prec:4s} on {result['device']}: "
+        f"{rate:9.1f} img/s  {1000 / rate:9.2f} s/kimg  peak memory "
+        f"{result['peak_memory_mb']:.0f} MB (latent {latent}, fmap_base {fmap_base}, fmap_max "
+        f"{fmap_max}{', fade' if fade else ''})")
+    return result
 
 
-def bench_label(res, batch, n, latent, fmap_base, fmap_max, backbone, input_size) -> None:
-    """Generate + label throughput with random weights at the given sizes (speed only)."""
+def bench_label(res, batch, n, latent, fmap_base, fmap_max, backbone, input_size,
+                log=print) -> dict:
+    """Generate + label throughput of `label_range` (what label_shard runs) with random weights
+    at the given sizes (a speed figure: the ages are meaningless)."""
     import torch
 
     from latentage.cnn.model import BoneAgeNet
-    from latentage.cnn.predict import BoneAgePredictor, default_device
+    from latentage.cnn.predict import BoneAgePredictor
+    from latentage.device import device_name, peak_memory_mb, resolve_precision, select_device
+    from latentage.device import synchronize as sync
     from latentage.gan.networks import Generator
-    from latentage.latent.label import label_range
+    from latentage.latent.label_shard import generate_and_label, label_range, latents
 
-    device = default_device()
-    G = Generator(res, latent, fmap_base, fmap_max).to(device).eval()
+    device = select_device()
+    precision = resolve_precision("auto", device)
+    G = Generator(res, latent, fmap_base, fmap_max).to(device).eval().requires_grad_(False)
     cnn = BoneAgeNet.build(backbone, input_size, False, None, False, 120.0, 40.0)
     predictor = BoneAgePredictor(cnn.to(device).eval(), device, batch)
-    label_range(G, predictor, 0, 0, batch, batch, res)  # warm-up
+    label_range(G, predictor, 0, 0, batch, batch, res, precision=precision)  # warm-up
+    sync(device)
     if device.type == "cuda":
-        torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats(device)
     t0 = time.perf_counter()
-    label_range(G, predictor, 0, 0, n, batch, res)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    label_range(G, predictor, 0, 0, n, batch, res, precision=precision)
+    sync(device)
     dt = time.perf_counter() - t0
-    # where the time goes: G alone, CNN alone, latents alone
-    z = torch.randn(batch, latent, device=device)
-    with torch.no_grad():
-        t = time.perf_counter()
-        for _ in range(max(n // batch, 1)):
-            images = G(z, res)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        g_s = time.perf_counter() - t
-        t = time.perf_counter()
-        for _ in range(max(n // batch, 1)):
-            predictor(images)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        c_s = time.perf_counter() - t
-    from latentage.latent.label import latents
-
+    mem = peak_memory_mb(device)
+    # where the time goes: drawing latents alone, and G + CNN without the host round trips
     t = time.perf_counter()
     latents(0, 0, n, latent)
     z_s = time.perf_counter() - t
-    mem = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" \
-        else _peak_rss_mb()
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else \
-        f"CPU ({torch.get_num_threads()} threads)"
-    print(f"bench label: {n} latents, G {res}² (latent {latent}, fmap {fmap_base}/{fmap_max}) "
-          f"+ {backbone} at {input_size}px, batch {batch} on {name}: {n / dt:.1f} images/s, "
-          f"peak memory {mem:.0f} MB; of the time: G {100 * g_s / dt:.0f} %, CNN incl. resize "
-          f"{100 * c_s / dt:.0f} %, drawing latents {100 * z_s / dt:.0f} %")
+    z = torch.randn(batch, latent, device=device)
+    t = time.perf_counter()
+    for _ in range(max(n // batch, 1)):
+        generate_and_label(G, predictor, z, res, precision)
+    sync(device)
+    gc_s = time.perf_counter() - t
+    result = {"res": res, "batch": batch, "n": n, "backbone": backbone,
+              "input_size": input_size, "precision": precision, "device": device_name(device),
+              "images_per_s": n / dt, "peak_memory_mb": mem,
+              "share_generate_and_label": gc_s / dt, "share_latents": z_s / dt}
+    log(f"bench label: {n} latents, G {res}² (latent {latent}, fmap {fmap_base}/{fmap_max}) "
+        f"+ {backbone} at {input_size}px (random weights), batch {batch}, {precision} on "
+        f"{result['device']}: {n / dt:.1f} images/s, peak memory {mem:.0f} MB; of the time: "
+        f"G + CNN {100 * gc_s / dt:.0f} %, drawing latents {100 * z_s / dt:.0f} %")
+    return result
 
 
 def bench_frechet(dim: int, samples: int) -> None:
@@ -241,20 +218,53 @@ def bench_lasso(n: int, dim: int, folds: int, jobs: int) -> None:
           f"{_peak_rss_mb():.0f} MB")
 
 
-def run(args) -> None:
-    if args.what == "phantom":
-        bench_phantom(args.size, args.n)
-    elif args.what == "prepare":
-        bench_prepare(args.n, args.max_res, args.workers)
-    elif args.what == "label":
-        bench_label(args.res, args.batch, args.n, args.latent, args.fmap_base, args.fmap_max,
-                    args.backbone, args.input_size)
-    elif args.what == "lasso":
-        bench_lasso(args.n, args.dim, args.folds, args.jobs)
-    elif args.what == "frechet":
-        bench_frechet(args.dim, args.samples)
-    elif args.what == "neighbours":
-        bench_neighbours(args.n_real, args.res, args.queries, args.k)
-    elif args.what == "train":
-        bench_train(args.res, args.batch, args.latent, args.fmap_base, args.fmap_max,
-                    args.steps, args.precision, args.fade)
+def add_parsers(sub) -> None:
+    p = sub.add_parser("bench", help="print speed and memory figures of a step")
+    bsub = p.add_subparsers(dest="what", required=True, metavar="<what>")
+    b = bsub.add_parser("phantom", help="phantom images/s on one core")
+    b.add_argument("--size", type=int, default=256)
+    b.add_argument("--n", type=int, default=200)
+    b.set_defaults(func=lambda a: bench_phantom(a.size, a.n))
+    b = bsub.add_parser("prepare", help="prepare images/s (phantom input)")
+    b.add_argument("--n", type=int, default=1000)
+    b.add_argument("--max-res", type=int, default=256)
+    b.add_argument("--workers", type=int, default=2)
+    b.set_defaults(func=lambda a: bench_prepare(a.n, a.max_res, a.workers))
+    b = bsub.add_parser("train", help="PGGAN training steps: img/s, s/kimg, peak memory")
+    b.add_argument("--res", type=int, nargs="+", default=[64], help="resolution(s)")
+    b.add_argument("--batch", type=int, default=16, help="minibatch (per process)")
+    b.add_argument("--latent", type=int, default=512)
+    b.add_argument("--fmap-base", type=int, default=8192)
+    b.add_argument("--fmap-max", type=int, default=512)
+    b.add_argument("--steps", type=int, default=5, help="timed steps after 2 warm-up")
+    b.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"])
+    b.add_argument("--fade", action="store_true", help="time a fade step (alpha 0.5)")
+    b.set_defaults(func=lambda a: bench_train(a.res, a.batch, a.latent, a.fmap_base,
+                                              a.fmap_max, a.steps, a.precision, a.fade))
+    b = bsub.add_parser("label", help="generate + label images/s and peak memory")
+    b.add_argument("--res", type=int, default=64, help="generator resolution")
+    b.add_argument("--batch", type=int, default=64)
+    b.add_argument("--n", type=int, default=512, help="latents to label")
+    b.add_argument("--latent", type=int, default=512)
+    b.add_argument("--fmap-base", type=int, default=8192)
+    b.add_argument("--fmap-max", type=int, default=512)
+    b.add_argument("--backbone", default="legacy_xception")
+    b.add_argument("--input-size", type=int, default=299)
+    b.set_defaults(func=lambda a: bench_label(a.res, a.batch, a.n, a.latent, a.fmap_base,
+                                              a.fmap_max, a.backbone, a.input_size))
+    b = bsub.add_parser("lasso", help="LassoCV on n × dim latents")
+    b.add_argument("--n", type=int, default=200000)
+    b.add_argument("--dim", type=int, default=512)
+    b.add_argument("--folds", type=int, default=10)
+    b.add_argument("--jobs", type=int, default=2)
+    b.set_defaults(func=lambda a: bench_lasso(a.n, a.dim, a.folds, a.jobs))
+    b = bsub.add_parser("frechet", help="Fréchet distance: latentage vs pytorch-fid")
+    b.add_argument("--dim", type=int, default=2048)
+    b.add_argument("--samples", type=int, default=10000)
+    b.set_defaults(func=lambda a: bench_frechet(a.dim, a.samples))
+    b = bsub.add_parser("neighbours", help="exact nearest-neighbour search over real images")
+    b.add_argument("--n-real", type=int, default=12611)
+    b.add_argument("--res", type=int, default=256)
+    b.add_argument("--queries", type=int, default=8)
+    b.add_argument("--k", type=int, default=5)
+    b.set_defaults(func=lambda a: bench_neighbours(a.n_real, a.res, a.queries, a.k))

@@ -3,7 +3,8 @@
 
 
 rule lasso:
-    """CNN-predicted age regressed on z: LassoCV (K-fold), held-out check, OLS/ridge beside."""
+    """CNN-predicted age regressed on z: LassoCV (K-fold), held-out check, OLS/ridge beside.
+    Reads: z.npy, labels.parquet. Writes: lasso.json, lasso_coef.npy, Fig 3a."""
     input:
         z="results/latent/z.npy",
         labels="results/latent/labels.parquet",
@@ -22,20 +23,24 @@ rule lasso:
     conda:
         "../../envs/torch.yaml"
     threads: 2
+    resources:
+        speed=RUNTIME["analysis.lasso"],
     params:
-        lasso=config["analysis"]["lasso"],
+        settings=settings("analysis.lasso"),
         seed=config["seed"],
     shell:
-        "latentage lasso --z {input.z:q} --labels {input.labels:q} --seed {params.seed}"
-        " --folds {params.lasso[folds]} --holdout {params.lasso[holdout]}"
-        " --n-alphas {params.lasso[n_alphas]} --max-iter {params.lasso[max_iter]}"
-        " --jobs {threads} --out-json {output.json:q} --out-coef {output.coef:q}"
+        "latentage lasso --z {input.z:q} --labels {input.labels:q}"
+        " --settings {params.settings:q} {resources.speed:q} --seed {params.seed}"
+        " --jobs {threads} --json {output.json:q} --coef {output.coef:q}"
         " --figure {output.figure:q} > {log:q} 2>&1"
 
 
 rule age_walk:
     """The ageing hand: a nearest-latent chain from the start age, interpolated, rendered and
-    aged by the CNN; a second walk along the LASSO direction; MP4, GIF and Fig 3b."""
+    aged by the CNN; a second walk along the LASSO direction; MP4, GIF and Fig 3b.
+    Reads: the final generator, model.pt, the labelled latents, the LASSO fit.
+    Writes: both videos and the GIF, walk.json, frames.parquet, a PNG per frame, both walks'
+    latents, Fig 3b."""
     input:
         generator=final_generator(),
         cnn="results/cnn/model.pt",
@@ -44,15 +49,14 @@ rule age_walk:
         lasso_json="results/analysis/lasso.json",
         lasso_coef="results/analysis/lasso_coef.npy",
     output:
-        video="results/analysis/age_walk/chain_walk.mp4",
-        gif="results/analysis/age_walk/chain_walk.gif",
+        chain_video="results/analysis/age_walk/chain_walk.mp4",
+        chain_gif="results/analysis/age_walk/chain_walk.gif",
         lasso_video="results/analysis/age_walk/lasso_walk.mp4",
         summary="results/analysis/age_walk/walk.json",
         frames="results/analysis/age_walk/frames.parquet",
-        frame_dir=directory("results/analysis/age_walk/frames"),
-        latents=expand(
-            "results/analysis/age_walk/{walk}_latents.npy", walk=["chain", "lasso"]
-        ),
+        frames_dir=directory("results/analysis/age_walk/frames"),
+        chain_latents="results/analysis/age_walk/chain_latents.npy",
+        lasso_latents="results/analysis/age_walk/lasso_latents.npy",
         figure=report(
             "results/figures/fig3b_age_walk.png",
             caption="../report/fig3b_age_walk.rst",
@@ -65,27 +69,29 @@ rule age_walk:
     conda:
         "../../envs/torch.yaml"
     threads: 2
-    params:
-        walk=config["analysis"]["age_walk"],
+    resources:
+        speed=RUNTIME["analysis.age_walk"],
         batch_size=config["analysis"]["batch_size"],
+    params:
+        settings=settings("analysis.age_walk"),
         seed=config["seed"],
-        out=lambda wildcards, output: Path(output.summary).parent,
     shell:
         "latentage age-walk --generator {input.generator:q} --cnn {input.cnn:q}"
-        " --z {input.z:q} --labels {input.labels:q} --seed {params.seed}"
-        " --batch-size {params.batch_size} --lasso-json {input.lasso_json:q}"
-        " --lasso-coef {input.lasso_coef:q}"
-        " --start-age {params.walk[start_age][0]} {params.walk[start_age][1]}"
-        " --end-age {params.walk[end_age]} --step {params.walk[step]}"
-        " --tolerance {params.walk[tolerance]} --frames {params.walk[frames]}"
-        " --interpolation {params.walk[interpolation]}"
-        " --loess-frac {params.walk[loess_frac]} --fps {params.walk[fps]}"
-        " --out-dir {params.out:q} --figure {output.figure:q} > {log:q} 2>&1"
+        " --z {input.z:q} --labels {input.labels:q} --lasso-json {input.lasso_json:q}"
+        " --lasso-coef {input.lasso_coef:q} --chain-video {output.chain_video:q}"
+        " --chain-gif {output.chain_gif:q} --lasso-video {output.lasso_video:q}"
+        " --summary {output.summary:q} --frames {output.frames:q}"
+        " --frames-dir {output.frames_dir:q} --chain-latents {output.chain_latents:q}"
+        " --lasso-latents {output.lasso_latents:q} --figure {output.figure:q}"
+        " --settings {params.settings:q} {resources.speed:q}"
+        " --batch-size {resources.batch_size} --seed {params.seed} > {log:q} 2>&1"
 
 
 rule attribute_axes:
-    """Age and sex directions: OLS, orthogonality-penalised (Pham Van et al.), and age
-    projected off sex; cosine table and CNN-measured edit test."""
+    """Age and sex directions: OLS, best unit-length columns, orthogonality-penalised (Pham
+    Van et al.), and age projected off sex; held-out MSEs, cosines, CNN-measured edit test.
+    Reads: the final generator, model.pt, the labelled latents.
+    Writes: axes.json, axes.npz, axes_edits.csv, the edit figure."""
     input:
         generator=final_generator(),
         cnn="results/cnn/model.pt",
@@ -107,22 +113,25 @@ rule attribute_axes:
     conda:
         "../../envs/torch.yaml"
     threads: 2
-    params:
-        axes=config["analysis"]["axes"],
+    resources:
+        speed=RUNTIME["analysis.axes"],
         batch_size=config["analysis"]["batch_size"],
+    params:
+        settings=settings("analysis.axes"),
         seed=config["seed"],
     shell:
         "latentage attribute-axes --generator {input.generator:q} --cnn {input.cnn:q}"
-        " --z {input.z:q} --labels {input.labels:q} --seed {params.seed}"
-        " --batch-size {params.batch_size} --lam {params.axes[lambda]}"
-        " --edit-n {params.axes[edit_n]} --edit-age-months {params.axes[edit_age_months]}"
-        " --edit-sex-logit {params.axes[edit_sex_logit]} --out-json {output.json:q}"
-        " --out-npz {output.npz:q} --out-table {output.table:q}"
-        " --figure {output.figure:q} > {log:q} 2>&1"
+        " --z {input.z:q} --labels {input.labels:q} --json {output.json:q}"
+        " --npz {output.npz:q} --table {output.table:q} --figure {output.figure:q}"
+        " --settings {params.settings:q} {resources.speed:q}"
+        " --batch-size {resources.batch_size} --seed {params.seed} > {log:q} 2>&1"
 
 
 rule atlas:
-    """Hands of requested bone ages and sex, steered along the age axis orthogonal to sex."""
+    """Hands of requested bone ages and sex, steered along the age axis with sex projected out.
+    Reads: the final generator, model.pt, the labelled latents, axes.npz.
+    Writes: atlas.csv, atlas.json, sheets/atlas_{age}y.png (one per requested age: the
+    config's, or four inside the CNN's predicted range), the overview figure."""
     input:
         generator=final_generator(),
         cnn="results/cnn/model.pt",
@@ -132,7 +141,7 @@ rule atlas:
     output:
         table="results/analysis/atlas/atlas.csv",
         summary="results/analysis/atlas/atlas.json",
-        sheets=atlas_sheets(),
+        sheets=directory("results/analysis/atlas/sheets"),
         figure=report(
             "results/figures/atlas.png",
             caption="../report/atlas.rst",
@@ -145,17 +154,16 @@ rule atlas:
     conda:
         "../../envs/torch.yaml"
     threads: 2
-    params:
-        atlas=config["analysis"]["atlas"],
-        ages=" ".join(f"{a:g}" for a in config["analysis"]["atlas"]["ages"]),
-        sexes=" ".join(config["analysis"]["atlas"]["sexes"]),
+    resources:
+        speed=RUNTIME["analysis.atlas"],
         batch_size=config["analysis"]["batch_size"],
+    params:
+        settings=settings("analysis.atlas"),
         seed=config["seed"],
-        out=lambda wildcards, output: Path(output.table).parent,
     shell:
         "latentage atlas --generator {input.generator:q} --cnn {input.cnn:q}"
         " --z {input.z:q} --labels {input.labels:q} --axes {input.axes:q}"
-        " --seed {params.seed} --batch-size {params.batch_size} --ages {params.ages}"
-        " --sexes {params.sexes} --per-age {params.atlas[per_age]}"
-        " --steps {params.atlas[steps]} --tolerance {params.atlas[tolerance]}"
-        " --out-dir {params.out:q} --figure {output.figure:q} > {log:q} 2>&1"
+        " --table {output.table:q} --summary {output.summary:q} --sheets {output.sheets:q}"
+        " --figure {output.figure:q} --settings {params.settings:q}"
+        " {resources.speed:q} --batch-size {resources.batch_size}"
+        " --seed {params.seed} > {log:q} 2>&1"

@@ -1,49 +1,52 @@
-# Shared helpers for all workflow files: config validation, wildcard constraints, the
-# resolution list and named input functions. Rules live in the other .smk files.
-import json
-from pathlib import Path
-
+# Shared helpers for all workflow files: config validation, wildcard constraints, the lists
+# the DAG is built from, and named input functions. Rules live in the other .smk files; the
+# logic behind every value here lives in latentage.config (one function each, unit-tested).
+import latentage.config as lc
 from snakemake.utils import validate
 
-import latentage
-from latentage.config import (
-    check_config,
-    gan_max_res,
-    gan_settings,
-    metric_settings,
-    snapshot_resolutions,
-    validate_config,
-)
+MIN_PACKAGE_VERSION = "0.2.0"
+lc.check_package_version(MIN_PACKAGE_VERSION)
 
-MIN_PACKAGE_VERSION = "0.1.0"
-if tuple(map(int, latentage.__version__.split(".")[:3])) < tuple(
-    map(int, MIN_PACKAGE_VERSION.split("."))
-):
-    raise WorkflowError(
-        f"this workflow needs latentage >= {MIN_PACKAGE_VERSION}, found "
-        f"{latentage.__version__}; run `make install` (or pip install -e .)"
-    )
-
-# Messages that name the key first; then Snakemake's validate fills in the schema's defaults;
-# then the checks a schema cannot express.
-SCHEMA = workflow.source_path("../schemas/config.schema.yaml")
-validate_config(config, SCHEMA)
-validate(config, schema="../schemas/config.schema.yaml")
-check_config(config)
+# Messages that name the key first; then Snakemake's validate fills in the schema's defaults
+# (the schema ships with the package: the steps read their defaults from the same file); then
+# the checks a schema cannot express.
+lc.validate_config(config)
+validate(config, schema=str(lc.SCHEMA_PATH))
+lc.check_config(config)
 
 SPLITS = ["train", "test"]
-RESOLUTIONS = [2**k for k in range(2, config["data"]["max_res"].bit_length())]
-GAN_RESOLUTIONS = [2**k for k in range(2, gan_max_res(config).bit_length())]
-GAN_SETTINGS = gan_settings(config)
-GAN_MAX_RES = GAN_RESOLUTIONS[-1]
+RESOLUTIONS = lc.resolutions(config["data"]["max_res"])
+GAN_MAX_RES = lc.gan_max_res(config)
+GAN_RESOLUTIONS = lc.resolutions(GAN_MAX_RES)
+CNN_RES = lc.cnn_resolution(config)
+NN_RES = lc.nn_resolution(config)
 # snapshot name (kimg) → the growth phase (resolution) that writes it
-SNAPSHOTS = snapshot_resolutions(config)
-METRIC_SETTINGS = metric_settings(config)
-NN_RES = config["metrics"]["nearest_neighbours"]["res"] or GAN_MAX_RES
-# the CNN reads the smallest prepared resolution at least as large as its input
-CNN_RES = min(
-    [r for r in RESOLUTIONS if r >= config["cnn"]["input_size"]] or [RESOLUTIONS[-1]]
-)
+SNAPSHOTS = lc.snapshot_resolutions(config)
+
+# Each step gets its config section as JSON, in two parts: the keys that change its results
+# (the rule's params: editing one reruns the rule) and the keys that only change speed or
+# cadence (RUNTIME, passed as the rule's `speed` resource, which Snakemake does not track:
+# editing one reruns nothing).
+_SECTIONS = [
+    "data",
+    "data.phantom",
+    "gan",
+    "cnn",
+    "latent",
+    "metrics",
+    "metrics.nearest_neighbours",
+    "analysis.lasso",
+    "analysis.age_walk",
+    "analysis.axes",
+    "analysis.atlas",
+]
+_SETTINGS = {s: lc.step_settings(config, s) for s in _SECTIONS}
+RUNTIME = {s: parts[1] for s, parts in _SETTINGS.items()}
+
+
+def settings(section):
+    """The keys of a config section that change a rule's results, as JSON."""
+    return _SETTINGS[section][0]
 
 
 scattergather:
@@ -67,24 +70,11 @@ def raw_dataset(wildcards):
     return {"images": rsna["images"], "labels": rsna["labels"]}
 
 
-def column_flags(wildcards):
-    """--id-column/--age-column/--sex-column for the columns the user named."""
-    rsna = config["data"]["rsna"]
-    flags = []
-    for key, flag in (
-        ("id_column", "--id-column"),
-        ("age_column", "--age-column"),
-        ("sex_column", "--sex-column"),
-    ):
-        if rsna.get(key):
-            flags.append(f"{flag} '{rsna[key]}'")
-    return " ".join(flags)
-
-
-def prepared_data():
+def prepared(split, res=None):
+    """The prepared memmaps of a split: every resolution, lowest first, or one."""
     return expand(
-        "results/data/{split}/res{res}.npy", split=SPLITS, res=RESOLUTIONS
-    ) + expand("results/data/{split}/labels.parquet", split=SPLITS)
+        "results/data/{split}/res{res}.npy", split=split, res=res or RESOLUTIONS
+    )
 
 
 def prev_checkpoint(wildcards):
@@ -106,12 +96,7 @@ def launcher(wildcards, resources):
 
 def final_generator():
     """G_ema at the end of the last growth phase."""
-    return f"results/gan/res{GAN_RESOLUTIONS[-1]}/checkpoint.pt"
-
-
-def truncation_flag(wildcards):
-    tau = config["latent"]["truncation"]
-    return "" if tau is None else f"--truncation {tau}"
+    return f"results/gan/res{GAN_MAX_RES}/checkpoint.pt"
 
 
 def snapshot_dir(wildcards):
@@ -134,19 +119,13 @@ def snapshot_metric_files():
     return expand("results/metrics/snapshots/{kimg}.json", kimg=list(SNAPSHOTS))
 
 
-def atlas_sheets():
-    """One labelled sheet per requested age (years)."""
-    ages = config["analysis"]["atlas"]["ages"]
-    return [f"results/analysis/atlas/atlas_{a:g}y.png" for a in ages]
-
-
 def phase_checkpoints():
     return expand("results/gan/res{res}/checkpoint.pt", res=GAN_RESOLUTIONS)
 
 
 def final_outputs():
     """Everything `snakemake` with no target builds."""
-    targets = prepared_data() + ["results/data/prepare.json"]
+    targets = prepared("train") + prepared("test") + ["results/data/prepare.json"]
     targets += phase_checkpoints()
     targets += ["results/figures/fig1a_growth.png", "results/figures/fig1b_samples.png"]
     targets += ["results/cnn/eval.json", "results/figures/cnn_eval.png"]

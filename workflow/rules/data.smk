@@ -2,7 +2,8 @@
 
 
 rule phantom:
-    """Phantom hand radiographs with known ground truth, in RSNA format."""
+    """Phantom hand radiographs with known ground truth, in RSNA format.
+    Writes: results/phantom/images/{id}.png, labels.csv (id,boneage,male), truth.csv."""
     output:
         images=directory("results/phantom/images"),
         labels="results/phantom/labels.csv",
@@ -14,17 +15,20 @@ rule phantom:
     conda:
         "../../envs/data.yaml"
     threads: 2
+    resources:
+        speed=RUNTIME["data.phantom"],
     params:
-        settings=config["data"]["phantom"],
+        settings=settings("data.phantom"),
         seed=config["seed"],
     shell:
         "latentage phantom --images {output.images:q} --labels {output.labels:q}"
-        " --truth {output.truth:q} --n {params.settings[n]} --size {params.settings[size]}"
+        " --truth {output.truth:q} --settings {params.settings:q} {resources.speed:q}"
         " --seed {params.seed} --workers {threads} > {log:q} 2>&1"
 
 
 rule phantom_sheet:
-    """A contact sheet of phantoms ordered by age, for a person to look at."""
+    """A contact sheet of phantoms ordered by age, for a person to look at.
+    Reads: the phantom images and labels. Writes: results/data/phantom_sheet.png."""
     input:
         images="results/phantom/images",
         labels="results/phantom/labels.csv",
@@ -45,14 +49,16 @@ rule phantom_sheet:
 
 rule prepare:
     """Validate labels and images; grayscale, pad to square, resize to every power of two
-    up to max_res; split train/test stratified by age."""
+    up to max_res; split train/test stratified by age.
+    Reads: the labelled folder and CSV. Writes: per split, res{R}.npy for every R and
+    labels.parquet; results/data/prepare.json (counts, skipped rows with reasons)."""
     input:
         unpack(raw_dataset),
     output:
-        images=expand(
-            "results/data/{split}/res{res}.npy", split=SPLITS, res=RESOLUTIONS
-        ),
-        labels=expand("results/data/{split}/labels.parquet", split=SPLITS),
+        train_images=prepared("train"),
+        test_images=prepared("test"),
+        train_labels="results/data/train/labels.parquet",
+        test_labels="results/data/test/labels.parquet",
         summary="results/data/prepare.json",
     log:
         "logs/data/prepare.log",
@@ -61,15 +67,14 @@ rule prepare:
     conda:
         "../../envs/data.yaml"
     threads: 2
+    resources:
+        speed=RUNTIME["data"],
     params:
-        settings={k: v for k, v in config["data"].items() if k != "phantom"},
+        settings=settings("data"),
         seed=config["seed"],
-        columns=column_flags,
-        out=lambda wildcards, output: Path(output.summary).parent,
     shell:
         "latentage prepare --images {input.images:q} --labels {input.labels:q}"
-        " --out {params.out:q} --max-res {params.settings[max_res]}"
-        " --test-size {params.settings[test_size]} --seed {params.seed}"
-        " --min-image-size {params.settings[min_image_size]}"
-        " --on-bad-image {params.settings[on_bad_image]} {params.columns}"
-        " --workers {threads} > {log:q} 2>&1"
+        " --train-images {output.train_images:q} --test-images {output.test_images:q}"
+        " --train-labels {output.train_labels:q} --test-labels {output.test_labels:q}"
+        " --summary {output.summary:q} --settings {params.settings:q} {resources.speed:q}"
+        " --seed {params.seed} --workers {threads} > {log:q} 2>&1"

@@ -4,7 +4,9 @@
 rule train_phase:
     """Phase R: fade into R (except 4²), then stabilise at R, from phase R/2's checkpoint.
     Resumes mid-phase from results/gan/res{R}/.progress after a time limit or a crash.
-    """
+    Reads: train/res{R}.npy, phase R/2's checkpoint. Writes: the phase checkpoint (G, D,
+    G_ema, optimisers, loss scalers, progress), stats.jsonl, fakes.png, ticks/{kimg}.png,
+    snapshots/{kimg}.pt (G_ema, names known to the DAG)."""
     input:
         data="results/data/train/res{res}.npy",
         prev=prev_checkpoint,
@@ -12,7 +14,7 @@ rule train_phase:
         checkpoint=protected("results/gan/res{res}/checkpoint.pt"),
         stats="results/gan/res{res}/stats.jsonl",
         fakes="results/gan/res{res}/fakes.png",
-        ticks=directory("results/gan/res{res}/fakes"),
+        ticks=directory("results/gan/res{res}/ticks"),
         snapshots=directory("results/gan/res{res}/snapshots"),
     log:
         "logs/gan/res{res}.log",
@@ -21,21 +23,26 @@ rule train_phase:
     conda:
         "../../envs/torch.yaml"
     threads: 2
+    resources:
+        speed=RUNTIME["gan"],
     params:
-        settings=GAN_SETTINGS,
-        settings_json=json.dumps(GAN_SETTINGS),
+        settings=settings("gan"),
         seed=config["seed"],
         launcher=launcher,
         prev=prev_flag,
-        out=lambda wildcards, output: Path(output.checkpoint).parent,
+        progress="results/gan/res{res}/.progress",
     shell:
         "{params.launcher} train-phase --res {wildcards.res} --data {input.data:q}"
-        " {params.prev} --out {params.out:q} --settings {params.settings_json:q}"
-        " --seed {params.seed} >> {log:q} 2>&1"
+        " {params.prev} --checkpoint {output.checkpoint:q} --stats {output.stats:q}"
+        " --fakes {output.fakes:q} --ticks {output.ticks:q}"
+        " --snapshots {output.snapshots:q} --progress {params.progress:q}"
+        " --settings {params.settings:q} {resources.speed:q} --seed {params.seed}"
+        " >> {log:q} 2>&1"
 
 
 rule gan_figures:
-    """Fig 1a (one sample per resolution across training) and Fig 1b (final samples)."""
+    """Fig 1a (one sample per resolution across training) and Fig 1b (final samples).
+    Reads: every phase checkpoint. Writes: the two figures."""
     input:
         phase_checkpoints(),
     output:
@@ -50,7 +57,7 @@ rule gan_figures:
             category="GAN",
         ),
     log:
-        "logs/gan/figures.log",
+        "logs/gan/gan_figures.log",
     conda:
         "../../envs/torch.yaml"
     params:

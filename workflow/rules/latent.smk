@@ -2,7 +2,8 @@
 
 
 rule label_shard:
-    """One shard of latents: z_i from (seed, i) → G_ema → CNN, in memory on the device."""
+    """One shard of latents: z_i from (seed, i) → G_ema → CNN, in memory on the device.
+    Reads: the final phase checkpoint, model.pt. Writes: the shard's labels and z."""
     input:
         generator=final_generator(),
         cnn="results/cnn/model.pt",
@@ -10,26 +11,27 @@ rule label_shard:
         labels="results/latent/shards/{scatteritem}.parquet",
         z="results/latent/shards/{scatteritem}.npy",
     log:
-        "logs/latent/label_{scatteritem}.log",
+        "logs/latent/label_shard_{scatteritem}.log",
     benchmark:
-        "benchmarks/latent/label_{scatteritem}.tsv"
+        "benchmarks/latent/label_shard_{scatteritem}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 2
+    resources:
+        speed=RUNTIME["latent"],
     params:
-        n=config["latent"]["n"],
-        batch_size=config["latent"]["batch_size"],
-        truncation=truncation_flag,
+        settings=settings("latent"),
         seed=config["seed"],
     shell:
         "latentage label-shard --generator {input.generator:q} --cnn {input.cnn:q}"
-        " --shard {wildcards.scatteritem} --n {params.n} --seed {params.seed}"
-        " --batch-size {params.batch_size} {params.truncation}"
-        " --out-labels {output.labels:q} --out-z {output.z:q} > {log:q} 2>&1"
+        " --shard {wildcards.scatteritem} --labels {output.labels:q} --z {output.z:q}"
+        " --settings {params.settings:q} {resources.speed:q} --seed {params.seed}"
+        " > {log:q} 2>&1"
 
 
 rule gather_labels:
-    """All shards in index order; a missing, duplicated or corrupt shard is an error."""
+    """All shards in index order; a missing, duplicated or corrupt shard is an error.
+    Reads: every shard. Writes: results/latent/z.npy and labels.parquet."""
     input:
         labels=gather.label("results/latent/shards/{scatteritem}.parquet"),
         z=gather.label("results/latent/shards/{scatteritem}.npy"),
@@ -37,23 +39,26 @@ rule gather_labels:
         z="results/latent/z.npy",
         labels="results/latent/labels.parquet",
     log:
-        "logs/latent/gather.log",
+        "logs/latent/gather_labels.log",
     benchmark:
-        "benchmarks/latent/gather.tsv"
+        "benchmarks/latent/gather_labels.tsv"
     conda:
         "../../envs/torch.yaml"
     params:
         n=config["latent"]["n"],
     shell:
-        "latentage gather-labels --labels {input.labels:q} --z {input.z:q} --n {params.n}"
-        " --out-z {output.z:q} --out-labels {output.labels:q} > {log:q} 2>&1"
+        "latentage gather-labels --shard-labels {input.labels:q} --shard-z {input.z:q}"
+        " --n {params.n} --z {output.z:q} --labels {output.labels:q} > {log:q} 2>&1"
 
 
 rule latent_age_distribution:
-    """Predicted age and sex of generated hands beside those of the real images."""
+    """Predicted age and sex of generated hands beside those of the real images.
+    Reads: the gathered labels and the CNN's predictions of both splits. Writes: a figure.
+    """
     input:
         labels="results/latent/labels.parquet",
-        real=expand("results/cnn/predictions_{split}.parquet", split=SPLITS),
+        train="results/cnn/predictions_train.parquet",
+        test="results/cnn/predictions_test.parquet",
     output:
         report(
             "results/figures/latent_age_distribution.png",
@@ -61,9 +66,10 @@ rule latent_age_distribution:
             category="Latent space",
         ),
     log:
-        "logs/latent/figure.log",
+        "logs/latent/latent_age_distribution.log",
     conda:
         "../../envs/torch.yaml"
     shell:
-        "latentage latent-figure --labels {input.labels:q} --real {input.real:q}"
-        " --out {output:q} > {log:q} 2>&1"
+        "latentage latent-age-distribution --labels {input.labels:q}"
+        " --train-predictions {input.train:q} --test-predictions {input.test:q}"
+        " --figure {output:q} > {log:q} 2>&1"

@@ -2,7 +2,10 @@
 
 
 rule real_metrics:
-    """Real-image statistics (Inception and CNN features) and real-vs-real reference values."""
+    """What every snapshot is compared with, computed once: the real images' feature
+    statistics and SWD neighbourhoods, their IS and MS-SSIM, and the real-vs-real floors.
+    Reads: train/res{GAN_MAX_RES}.npy, model.pt, the Inception weights if configured.
+    Writes: real.json, real_stats.npz."""
     input:
         reals=f"results/data/train/res{GAN_MAX_RES}.npy",
         cnn="results/cnn/model.pt",
@@ -11,66 +14,72 @@ rule real_metrics:
         json="results/metrics/real.json",
         stats="results/metrics/real_stats.npz",
     log:
-        "logs/metrics/real.log",
+        "logs/metrics/real_metrics.log",
     benchmark:
-        "benchmarks/metrics/real.tsv"
+        "benchmarks/metrics/real_metrics.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 2
+    resources:
+        speed=RUNTIME["metrics"],
     params:
-        settings=METRIC_SETTINGS,
-        settings_json=json.dumps(METRIC_SETTINGS),
+        settings=settings("metrics"),
         seed=config["seed"],
     shell:
         "latentage real-metrics --reals {input.reals:q} --cnn {input.cnn:q}"
-        " --settings {params.settings_json:q} --seed {params.seed}"
-        " --out-json {output.json:q} --out-stats {output.stats:q} > {log:q} 2>&1"
+        " --json {output.json:q} --stats {output.stats:q}"
+        " --settings {params.settings:q} {resources.speed:q} --seed {params.seed}"
+        " > {log:q} 2>&1"
 
 
 rule snapshot_metrics:
-    """FID, IS, MS-SSIM, SWD and domain FD of one G_ema snapshot."""
+    """FID, IS, MS-SSIM, SWD and domain FD of one G_ema snapshot.
+    Reads: snapshots/{kimg}.pt of its growth phase, real_stats.npz, model.pt, the Inception
+    weights if configured. Writes: results/metrics/snapshots/{kimg}.json."""
     input:
         snapshots=snapshot_dir,
-        reals=f"results/data/train/res{GAN_MAX_RES}.npy",
         stats="results/metrics/real_stats.npz",
         cnn="results/cnn/model.pt",
         weights=inception_weights(),
     output:
         "results/metrics/snapshots/{kimg}.json",
     log:
-        "logs/metrics/snapshot_{kimg}.log",
+        "logs/metrics/snapshot_metrics_{kimg}.log",
     benchmark:
-        "benchmarks/metrics/snapshot_{kimg}.tsv"
+        "benchmarks/metrics/snapshot_metrics_{kimg}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 2
+    resources:
+        speed=RUNTIME["metrics"],
     params:
-        settings=METRIC_SETTINGS,
-        settings_json=json.dumps(METRIC_SETTINGS),
+        settings=settings("metrics"),
         seed=config["seed"],
     shell:
         "latentage snapshot-metrics --snapshot {input.snapshots:q}/{wildcards.kimg}.pt"
-        " --reals {input.reals:q} --real-stats {input.stats:q} --cnn {input.cnn:q}"
-        " --settings {params.settings_json:q} --seed {params.seed} --out {output:q}"
+        " --real-stats {input.stats:q} --cnn {input.cnn:q} --json {output:q}"
+        " --settings {params.settings:q} {resources.speed:q} --seed {params.seed}"
         " > {log:q} 2>&1"
 
 
 rule gather_metrics:
-    """Every snapshot's metrics in one table, in training order."""
+    """Every snapshot's metrics in one table, in training order.
+    Reads: every snapshot's JSON. Writes: metrics.tsv."""
     input:
         snapshot_metric_files(),
     output:
         "results/metrics/metrics.tsv",
     log:
-        "logs/metrics/gather.log",
+        "logs/metrics/gather_metrics.log",
     conda:
         "../../envs/torch.yaml"
     shell:
-        "latentage gather-metrics --snapshots {input:q} --out {output:q} > {log:q} 2>&1"
+        "latentage gather-metrics --snapshots {input:q} --table {output:q} > {log:q} 2>&1"
 
 
 rule metrics_figures:
-    """Fig 2a (MS-SSIM, IS, FID, domain FD) and Fig 2b (SWD per level) over training."""
+    """Fig 2a (MS-SSIM, IS, FID, domain FD) and Fig 2b (SWD per level) over training.
+    Reads: metrics.tsv, real.json. Writes: the two figures."""
     input:
         table="results/metrics/metrics.tsv",
         real="results/metrics/real.json",
@@ -86,21 +95,24 @@ rule metrics_figures:
             category="GAN metrics",
         ),
     log:
-        "logs/metrics/figures.log",
+        "logs/metrics/metrics_figures.log",
     conda:
         "../../envs/torch.yaml"
     shell:
         "latentage metrics-figures --table {input.table:q} --real {input.real:q}"
-        " --out-a {output.fig2a:q} --out-b {output.fig2b:q} > {log:q} 2>&1"
+        " --fig2a {output.fig2a:q} --fig2b {output.fig2b:q} > {log:q} 2>&1"
 
 
 rule nearest_neighbours:
-    """Nearest real training images of generated hands by pixel and by CNN-feature distance."""
+    """Nearest real training images of generated hands by pixel and by CNN-feature distance.
+    Reads: the final generator, model.pt, train/res{NN_RES}.npy (pixels),
+    train/res{GAN_MAX_RES}.npy (features, as the generated images), train labels.
+    Writes: nearest_neighbours.parquet and a figure per distance."""
     input:
         generator=final_generator(),
         cnn="results/cnn/model.pt",
-        reals=f"results/data/train/res{NN_RES}.npy",
-        features="results/cnn/features_train.npy",
+        pixel_reals=f"results/data/train/res{NN_RES}.npy",
+        feature_reals=f"results/data/train/res{GAN_MAX_RES}.npy",
         labels="results/data/train/labels.parquet",
     output:
         table="results/metrics/nearest_neighbours.parquet",
@@ -121,14 +133,15 @@ rule nearest_neighbours:
     conda:
         "../../envs/torch.yaml"
     threads: 2
+    resources:
+        speed=RUNTIME["metrics.nearest_neighbours"],
     params:
-        nn=config["metrics"]["nearest_neighbours"],
-        res=NN_RES,
+        settings=settings("metrics.nearest_neighbours"),
         seed=config["seed"],
     shell:
         "latentage nearest-neighbours --generator {input.generator:q} --cnn {input.cnn:q}"
-        " --reals {input.reals:q} --real-features {input.features:q}"
-        " --real-labels {input.labels:q} --queries {params.nn[queries]}"
-        " --k {params.nn[k]} --res {params.res} --seed {params.seed}"
-        " --out-table {output.table:q} --out-pixel {output.pixel:q}"
-        " --out-features {output.features:q} > {log:q} 2>&1"
+        " --pixel-reals {input.pixel_reals:q} --feature-reals {input.feature_reals:q}"
+        " --real-labels {input.labels:q} --table {output.table:q}"
+        " --pixel-figure {output.pixel:q} --feature-figure {output.features:q}"
+        " --settings {params.settings:q} {resources.speed:q}"
+        " --seed {params.seed} > {log:q} 2>&1"

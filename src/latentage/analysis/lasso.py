@@ -1,4 +1,4 @@
-"""Is age linearly embedded in z? CNN-predicted age regressed on z with a LASSO whose penalty
+"""The lasso step. Is age linearly embedded in z? CNN-predicted age regressed on z with a LASSO whose penalty
 is chosen by K-fold cross-validation (scikit-learn's LassoCV), on a training part, checked on a
 held-out part — reported as the study did (mean ± sd of |error| in months) with R², the number
 of non-zero coefficients, and OLS and ridge beside it."""
@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 
+from latentage import seeds
 from latentage.io import atomic_path, save_figure, write_json
 from latentage.plots import pyplot
 
@@ -21,8 +22,9 @@ def _errors(y, pred) -> dict:
             "median_abs_error": float(np.median(err)), "r2": 1.0 - ss_res / ss_tot}
 
 
-def split_holdout(n: int, holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    perm = np.random.default_rng(np.random.SeedSequence([seed, 0x1A550])).permutation(n)
+def split_holdout(n: int, holdout: float, seed: int, stream: str = "lasso") -> tuple[np.ndarray, np.ndarray]:
+    """(train, held-out) indices, sorted; the held-out fraction drawn from `stream`."""
+    perm = seeds.rng(seed, stream, 0).permutation(n)
     k = int(round(n * holdout))
     return np.sort(perm[k:]), np.sort(perm[:k])
 
@@ -36,15 +38,16 @@ def fit_lasso(z: np.ndarray, age: np.ndarray, folds: int = 10, holdout: float = 
     x = np.asarray(z, np.float64)
     y = np.asarray(age, np.float64)
     t0 = time.perf_counter()
-    cv = KFold(folds, shuffle=True, random_state=seed % 2**32)
+    state = seeds.integer(seed, "lasso", 1) % 2**32
+    cv = KFold(folds, shuffle=True, random_state=state)
     lasso = LassoCV(alphas=n_alphas, cv=cv, precompute=True, max_iter=max_iter,
-                    n_jobs=jobs, random_state=seed % 2**32)
+                    n_jobs=jobs, random_state=state)
     lasso.fit(x[train], y[train])
     lasso_seconds = time.perf_counter() - t0
     ols = LinearRegression().fit(x[train], y[train])
     # ridge: α by RidgeCV's efficient leave-one-out on up to 10,000 training latents (on all
     # 160k it takes minutes), then one Cholesky fit on the whole training part
-    sub = train[np.random.default_rng(seed).permutation(len(train))[:10000]]
+    sub = train[seeds.rng(seed, "lasso", 2).permutation(len(train))[:10000]]
     ridge_alpha = float(RidgeCV(alphas=np.logspace(-3, 4, 30)).fit(x[sub], y[sub]).alpha_)
     ridge = Ridge(alpha=ridge_alpha, solver="cholesky").fit(x[train], y[train])
     out = {"n": len(z), "dim": z.shape[1], "folds": folds, "holdout": holdout,
@@ -61,17 +64,20 @@ def fit_lasso(z: np.ndarray, age: np.ndarray, folds: int = 10, holdout: float = 
             "test": test, "pred": lasso.predict(x)}
 
 
-def lasso_step(z_path, labels_path, out_json, out_coef, out_png, folds: int, holdout: float,
-               seed: int, n_alphas: int, max_iter: int, jobs: int = 1, log=print) -> dict:
+def lasso(*, z, labels, json_out, coef, figure, settings, seed: int, jobs: int = 1,
+          log=print) -> dict:
+    """The lasso step for LassoSettings `settings` on the labelled latents (`z`, `labels`)."""
     from latentage.analysis.models import read_pool
 
-    z, age, _ = read_pool(z_path, labels_path)
-    fit = fit_lasso(z, age, folds, holdout, seed, n_alphas, max_iter, jobs)
+    zs, age, _ = read_pool(z, labels)
+    fit = fit_lasso(zs, age, settings.folds, settings.holdout, seed, settings.n_alphas,
+                    settings.max_iter, jobs)
     s = fit["summary"]
-    write_json(out_json, s)
-    with atomic_path(out_coef, suffix=".npy") as tmp:
+    write_json(json_out, s)
+    with atomic_path(coef, suffix=".npy") as tmp:
         np.save(tmp, fit["coef"])
-    lasso_figure(age, fit["pred"], fit["train"], fit["test"], s, out_png)
+    lasso_figure(age, fit["pred"], fit["train"], fit["test"], s, figure)
+    folds = settings.folds
     tr, ho = s["lasso"]["train"], s["lasso"].get("holdout", {})
     log(f"lasso: {s['n']} latents × {s['dim']}, α {s['alpha']:.4g} by {folds}-fold CV, "
         f"{s['nonzero']} non-zero coefficients; |error| train {tr['abs_error_mean']:.1f} ± "

@@ -20,19 +20,24 @@ class Models:
 
     @classmethod
     def load(cls, generator_ckpt, cnn_ckpt, batch_size: int = 64) -> Models:
-        from latentage.cnn.predict import BoneAgePredictor, default_device
+        from latentage.cnn.predict import BoneAgePredictor
+        from latentage.device import select_device
         from latentage.gan.checkpoint import load_generator
 
-        device = default_device()
+        device = select_device()
         G, meta = load_generator(generator_ckpt, device)
         predictor = BoneAgePredictor.from_checkpoint(cnn_ckpt, device, batch_size)
         return cls(G, predictor, int(meta["resolution"]), device, batch_size)
 
     @torch.no_grad()
     def render(self, z: np.ndarray) -> torch.Tensor:
-        out = [self.G(torch.from_numpy(np.asarray(chunk, np.float32)).to(self.device),
-                      self.resolution)
-               for chunk in np.array_split(z, max(1, -(-len(z) // self.batch_size)))]
+        """G's images of z (float, [-1, 1]), in chunks that bound memory at any resolution."""
+        from latentage.latent.label_shard import generation_chunk
+
+        chunk = generation_chunk(self.resolution, self.batch_size)
+        out = [self.G(torch.from_numpy(np.asarray(part, np.float32)).to(self.device),
+                      self.resolution).float()
+               for part in np.array_split(z, max(1, -(-len(z) // chunk)))]
         return torch.cat(out)
 
     def label(self, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:

@@ -1,43 +1,54 @@
-"""The CNN's CLI steps: train-cnn and evaluate-cnn (registered by latentage.cli)."""
+"""The CNN's steps: train-cnn and evaluate-cnn (registered by latentage.cli)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from latentage.config import add_settings_argument
 
 
 def add_parsers(sub) -> None:
     p = sub.add_parser("train-cnn", help="train the bone-age CNN (age and sex heads)")
-    p.add_argument("--images", type=Path, required=True, help="prepared train res{R}.npy")
+    p.add_argument("--images", type=Path, required=True, help="prepared train/res{R}.npy")
     p.add_argument("--labels", type=Path, required=True, help="train labels.parquet")
-    p.add_argument("--out", type=Path, required=True, help="output model.pt")
+    p.add_argument("--model", type=Path, required=True, help="output model.pt")
     p.add_argument("--history", type=Path, required=True, help="output history.jsonl")
-    p.add_argument("--settings", required=True, help="the config's cnn section as JSON")
+    add_settings_argument(p, "cnn")
     p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch CPU threads (0 = torch's default; the rule passes its threads)")
     p.set_defaults(func=_train)
 
-    p = sub.add_parser("evaluate-cnn", help="MAE per split and age bin, sex AUC, features")
+    p = sub.add_parser("evaluate-cnn", help="MAE per split and age bin, sex AUC, predictions")
     p.add_argument("--model", type=Path, required=True, help="model.pt from train-cnn")
-    p.add_argument("--data", type=Path, required=True, help="prepared data folder")
-    p.add_argument("--res", type=int, required=True, help="which prepared resolution to read")
-    p.add_argument("--out", type=Path, required=True, help="output folder (results/cnn)")
+    for split in ("train", "test"):
+        p.add_argument(f"--{split}-images", type=Path, required=True,
+                       help=f"prepared {split}/res{{R}}.npy at the CNN's resolution")
+        p.add_argument(f"--{split}-labels", type=Path, required=True,
+                       help=f"{split} labels.parquet")
+        p.add_argument(f"--{split}-predictions", type=Path, required=True,
+                       help=f"output: predictions of the {split} images (.parquet)")
+    p.add_argument("--eval-json", type=Path, required=True, help="output eval.json")
     p.add_argument("--figure", type=Path, required=True, help="output figure PNG")
-    p.add_argument("--settings", help="the cnn section as JSON, to check the checkpoint")
+    add_settings_argument(p, "cnn")
     p.set_defaults(func=_evaluate)
 
 
 def _train(args) -> None:
-    from latentage.cnn.train import CnnOptions, train_cnn
+    from latentage.cnn.train_cnn import train_cnn
+    from latentage.config import from_json
 
-    opts = CnnOptions.from_settings(json.loads(args.settings))
-    train_cnn(args.images, args.labels, args.out, args.history, opts, args.seed)
+    train_cnn(images=args.images, labels=args.labels, model=args.model, history=args.history,
+              settings=from_json("cnn", *args.settings), seed=args.seed, threads=args.threads)
 
 
 def _evaluate(args) -> None:
-    from latentage.cnn.evaluate import evaluate_cnn
+    from latentage.cnn.evaluate_cnn import evaluate_cnn
+    from latentage.config import from_json
 
-    expect = None
-    if args.settings:
-        cfg = json.loads(args.settings)
-        expect = {"backbone": cfg.get("backbone"), "input_size": cfg.get("input_size")}
-    evaluate_cnn(args.model, args.data, args.res, args.out, args.figure, expect=expect)
+    evaluate_cnn(model=args.model, train_images=args.train_images,
+                 test_images=args.test_images, train_labels=args.train_labels,
+                 test_labels=args.test_labels, eval_json=args.eval_json,
+                 train_predictions=args.train_predictions,
+                 test_predictions=args.test_predictions, figure=args.figure,
+                 settings=from_json("cnn", *args.settings))

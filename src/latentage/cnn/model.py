@@ -75,7 +75,7 @@ def load_model(path, device="cpu", expect: dict | None = None) -> BoneAgeNet:
     if not path.is_file():
         raise InputError(f"{path}: CNN checkpoint not found")
     try:
-        state = torch.load(path, map_location=device, weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
         meta = ModelMeta(**state["meta"])
     except Exception as exc:
         raise InputError(f"{path}: not a latentage CNN checkpoint ({exc})") from None

@@ -6,7 +6,8 @@
     predictor(images, features=True)["features"]
 
 Images are resized to the CNN's input size on the device (anti-aliased when shrinking),
-processed in chunks of `batch_size`, under autocast on GPUs.
+processed in chunks of `batch_size`, under autocast on GPUs (latentage.device's precision
+policy: bf16 on A100/H100, fp16 on V100, fp32 on the CPU).
 """
 
 from __future__ import annotations
@@ -15,20 +16,7 @@ import numpy as np
 import torch
 
 from latentage.cnn.model import BoneAgeNet, load_model
-
-
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def amp_dtype(precision: str, device) -> torch.dtype | None:
-    """Autocast dtype for `precision` (auto: bf16 where supported, else fp16) — GPUs only."""
-    device = torch.device(device)
-    if device.type != "cuda" or precision == "fp32":
-        return None
-    if precision == "auto":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+from latentage.device import autocast, resolve_precision
 
 
 class BoneAgePredictor:
@@ -37,7 +25,7 @@ class BoneAgePredictor:
         self.model = model.to(device)
         self.device = torch.device(device)
         self.batch_size = batch_size
-        self.amp = amp_dtype(precision, self.device)
+        self.precision = resolve_precision(precision, self.device)
 
     @classmethod
     def from_checkpoint(cls, path, device="cpu", batch_size: int = 64, expect=None,
@@ -58,7 +46,7 @@ class BoneAgePredictor:
         for chunk in images.split(self.batch_size):
             x = chunk.to(self.device, non_blocking=True).float()
             x = ((x - lo) / (hi - lo)).clamp_(0.0, 1.0)
-            with torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None):
+            with autocast(self.device, self.precision):
                 a, s, f = self.model(self.model.prepare(x))
             ages.append(self.model.months(a.float()))
             probs.append(torch.sigmoid(s.float()))

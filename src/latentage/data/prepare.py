@@ -1,8 +1,8 @@
 """Validate, convert and split a labelled radiograph folder into multi-resolution memmaps.
 
-Output (DESIGN.md §4): ``{out}/{split}/res{R}.npy`` uint8 N×R×R for R = 4 … max_res,
-``{out}/{split}/labels.parquet`` (id, boneage, male) in the same row order, and
-``prepare.json`` with counts and every skipped row with its reason.
+Output (DESIGN.md §4), every file named by the caller: per split, uint8 N×R×R memmaps for
+R = 4 … max_res and a labels parquet (id, boneage, male) in the same row order; and a summary
+JSON with counts and every skipped row with its reason.
 
 Memory stays bounded: images are decoded, padded and resized one at a time (optionally in a
 worker pool) and written straight into memmaps; nothing holds the dataset as floats.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import shutil
+import tempfile
 import time
 from functools import partial
 from pathlib import Path
@@ -20,17 +21,11 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from latentage import seeds
+from latentage.config import resolutions
 from latentage.data.ingest import Skip, load_grayscale, read_labels
 from latentage.errors import InputError
 from latentage.io import atomic_path, write_json, write_parquet
-
-SPLITS = ("train", "test")
-
-
-def resolutions(max_res: int) -> list[int]:
-    if max_res < 4 or max_res & (max_res - 1):
-        raise InputError(f"data.max_res must be a power of two ≥ 4, got {max_res}")
-    return [2**k for k in range(2, int(np.log2(max_res)) + 1)]
 
 
 def pad_to_square(img: np.ndarray) -> np.ndarray:
@@ -71,7 +66,8 @@ def _process(path: Path, max_res: int, min_size: int):
         return None, str(exc)
 
 
-def stratified_test_split(ages_months: np.ndarray, test_size: float, seed: int) -> np.ndarray:
+def stratified_test_split(ages_months: np.ndarray, test_size: float, seed: int,
+                          stream: str = "split") -> np.ndarray:
     """Boolean mask of test rows: the test share of every yearly age bin is as equal as
     rounding allows (largest remainders), members drawn at random with `seed`."""
     n = len(ages_months)
@@ -86,7 +82,7 @@ def stratified_test_split(ages_months: np.ndarray, test_size: float, seed: int) 
     remainder = n_test - take.sum()
     order = np.argsort(-(quota - take), kind="stable")
     take[order[:remainder]] += 1
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5117]))
+    rng = seeds.rng(seed, stream)
     mask = np.zeros(n, bool)
     for label, k in zip(labels, take, strict=True):
         members = np.flatnonzero(bins == label)
@@ -94,92 +90,42 @@ def stratified_test_split(ages_months: np.ndarray, test_size: float, seed: int) 
     return mask
 
 
-def prepare(images_dir, labels_csv, out_dir, max_res: int, test_size: float, seed: int,
-            min_image_size: int = 0, on_bad_image: str = "error", columns=None, workers: int = 1,
-            log=print) -> dict:
-    out_dir = Path(out_dir)
-    res_list = resolutions(max_res)
-    columns = columns or {}
+def prepare(*, images, labels, train_images, test_images, train_labels, test_labels, summary,
+            settings, seed: int, workers: int = 1, log=print) -> dict:
+    """The prepare step for DataSettings `settings`: `train_images` and `test_images` list the
+    memmaps to write, lowest resolution first (4 … max_res)."""
+    res_list = resolutions(settings.max_res)
+    outputs = {"train": [Path(p) for p in train_images], "test": [Path(p) for p in test_images]}
+    for split, paths in outputs.items():
+        if len(paths) != len(res_list):
+            raise InputError(f"--{split}-images names {len(paths)} files but data.max_res "
+                             f"{settings.max_res} needs {len(res_list)} ({', '.join(map(str, res_list))})")
+    rsna = settings.rsna
     t0 = time.perf_counter()
-    records, skips, unlisted = read_labels(
-        labels_csv, images_dir, columns.get("id"), columns.get("age"), columns.get("sex"),
-        on_bad=on_bad_image)
+    records, skips, unlisted = read_labels(labels, images, rsna.id_column, rsna.age_column,
+                                           rsna.sex_column, on_bad=settings.on_bad_image)
     log(f"prepare: {len(records)} labelled images to convert, {len(skips)} CSV rows skipped, "
         f"{unlisted} images without a CSV row ignored")
-
-    staging = out_dir / ".staging"
+    Path(summary).parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".prepare-staging.", dir=Path(summary).parent))
     try:
-        return _convert_and_split(records, skips, unlisted, staging, out_dir, res_list,
-                                  max_res, test_size, seed, min_image_size, on_bad_image,
-                                  images_dir, labels_csv, workers, log, t0)
+        stage, kept = _convert(records, skips, staging, res_list, settings, labels, workers, log)
+        convert_s = time.perf_counter() - t0
+        is_test = stratified_test_split(np.array([r.boneage for r in kept]),
+                                        settings.test_size, seed)
+        counts = {}
+        for split, mask, label_path in (("train", ~is_test, train_labels),
+                                        ("test", is_test, test_labels)):
+            counts[split] = _write_split(stage, kept, np.flatnonzero(mask), res_list,
+                                         outputs[split], label_path)
+        del stage
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-def _convert_and_split(records, skips, unlisted, staging, out_dir, res_list, max_res,
-                       test_size, seed, min_image_size, on_bad_image, images_dir, labels_csv,
-                       workers, log, t0):
-    # Pass 1: decode every image once into staging memmaps (rows in CSV order).
-    staging.mkdir(parents=True, exist_ok=True)
-    stage = {r: np.lib.format.open_memmap(staging / f"res{r}.npy", mode="w+", dtype=np.uint8,
-                                          shape=(max(len(records), 1), r, r)) for r in res_list}
-    job = partial(_process, max_res=max_res, min_size=min_image_size)
-    paths = [r.path for r in records]
-    kept = []
-    pool = mp.get_context("spawn").Pool(workers) if workers > 1 else None
-    try:
-        results = pool.imap(job, paths, chunksize=4) if pool else map(job, paths)
-        for rec, (levels, error) in zip(records, results, strict=True):
-            if error is not None:
-                if on_bad_image != "skip":
-                    raise InputError(f"{labels_csv} line {rec.line} (id {rec.id}): {error}")
-                skips.append(Skip(rec.line, rec.id, rec.path.name, error))
-                continue
-            row = len(kept)
-            for r, level in zip(reversed(res_list), levels, strict=True):
-                stage[r][row] = level
-            kept.append(rec)
-            if len(kept) % 1000 == 0:
-                log(f"prepare: {len(kept)}/{len(records)} images converted")
-    finally:
-        if pool:
-            pool.terminate()
-    convert_s = time.perf_counter() - t0
-    if len(kept) < 2:
-        raise InputError(f"{labels_csv}: only {len(kept)} usable image(s) after validation")
-
-    # Pass 2: split and copy rows from staging into the final per-split memmaps.
     ages = np.array([r.boneage for r in kept])
-    is_test = stratified_test_split(ages, test_size, seed)
-    counts = {}
-    for split, mask in (("train", ~is_test), ("test", is_test)):
-        idx = np.flatnonzero(mask)
-        counts[split] = int(len(idx))
-        split_dir = out_dir / split
-        split_dir.mkdir(parents=True, exist_ok=True)
-        for r in res_list:
-            with atomic_path(split_dir / f"res{r}.npy", suffix=".npy") as tmp:
-                arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
-                                                shape=(len(idx), r, r))
-                for start in range(0, len(idx), 512):
-                    arr[start:start + 512] = stage[r][idx[start:start + 512]]
-                arr.flush()
-                del arr
-        frame = pd.DataFrame({
-            "id": [kept[i].id for i in idx],
-            "boneage": ages[idx].astype(np.float32),
-            "male": [kept[i].male for i in idx],
-        })
-        write_parquet(split_dir / "labels.parquet", frame)
-    del stage
-
     elapsed = time.perf_counter() - t0
-    summary = {
-        "images_dir": str(images_dir),
-        "labels_csv": str(labels_csv),
-        "max_res": max_res,
-        "resolutions": res_list,
-        "seed": seed,
+    report = {
+        "images_dir": str(images), "labels_csv": str(labels), "max_res": settings.max_res,
+        "resolutions": res_list, "seed": seed,
         "counts": {**counts, "csv_rows_ok": len(records), "used": len(kept),
                    "skipped": len(skips), "images_without_csv_row": unlisted},
         "boneage_months": {
@@ -191,8 +137,54 @@ def _convert_and_split(records, skips, unlisted, staging, out_dir, res_list, max
         "seconds": round(elapsed, 2),
         "images_per_second": round(len(records) / max(convert_s, 1e-9), 1),
     }
-    write_json(out_dir / "prepare.json", summary)
+    write_json(summary, report)
     log(f"prepare: {counts['train']} train / {counts['test']} test images at "
-        f"{res_list[0]}…{max_res} px in {elapsed:.1f} s "
-        f"({summary['images_per_second']} images/s); {len(skips)} skipped")
-    return summary
+        f"{res_list[0]}…{settings.max_res} px in {elapsed:.1f} s "
+        f"({report['images_per_second']} images/s); {len(skips)} skipped")
+    return report
+
+
+def _convert(records, skips, staging, res_list, settings, labels_csv, workers, log):
+    """Decode every image once into staging memmaps (rows in CSV order)."""
+    stage = {r: np.lib.format.open_memmap(staging / f"res{r}.npy", mode="w+", dtype=np.uint8,
+                                          shape=(max(len(records), 1), r, r)) for r in res_list}
+    job = partial(_process, max_res=settings.max_res, min_size=settings.min_image_size)
+    kept = []
+    pool = mp.get_context("spawn").Pool(workers) if workers > 1 else None
+    try:
+        results = pool.imap(job, [r.path for r in records], chunksize=4) if pool else \
+            map(job, [r.path for r in records])
+        for rec, (levels, error) in zip(records, results, strict=True):
+            if error is not None:
+                if settings.on_bad_image != "skip":
+                    raise InputError(f"{labels_csv} line {rec.line} (id {rec.id}): {error}")
+                skips.append(Skip(rec.line, rec.id, rec.path.name, error))
+                continue
+            for r, level in zip(reversed(res_list), levels, strict=True):
+                stage[r][len(kept)] = level
+            kept.append(rec)
+            if len(kept) % 1000 == 0:
+                log(f"prepare: {len(kept)}/{len(records)} images converted")
+    finally:
+        if pool:
+            pool.terminate()
+    if len(kept) < 2:
+        raise InputError(f"{labels_csv}: only {len(kept)} usable image(s) after validation")
+    return stage, kept
+
+
+def _write_split(stage, kept, idx, res_list, paths, labels_path) -> int:
+    """Copy one split's rows from staging into its memmaps; write its labels."""
+    for r, path in zip(res_list, paths, strict=True):
+        with atomic_path(path, suffix=".npy") as tmp:
+            arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
+                                            shape=(len(idx), r, r))
+            for start in range(0, len(idx), 512):
+                arr[start:start + 512] = stage[r][idx[start:start + 512]]
+            arr.flush()
+            del arr
+    frame = pd.DataFrame({"id": [kept[i].id for i in idx],
+                          "boneage": np.array([kept[i].boneage for i in idx], np.float32),
+                          "male": [kept[i].male for i in idx]})
+    write_parquet(labels_path, frame)
+    return int(len(idx))

@@ -1,21 +1,27 @@
-"""Real images for training: shuffled epochs over a prepared memmap, state kept for resume."""
+"""Real images for training: shuffled epochs over a prepared memmap, read ahead on a thread.
+
+`RealSampler` draws global minibatches of indices without replacement within an epoch; every
+process draws the same global minibatch and keeps its strided share, so the order does not
+depend on the number of processes. `Prefetcher` reads the next share from the memmap into
+pinned memory on a background thread while the device trains on the current one; the state it
+saves is that of the batches handed out, never of those read ahead, so a resumed run sees the
+same images.
+"""
 
 from __future__ import annotations
 
+import concurrent.futures
+from collections import deque
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from latentage import seeds
 from latentage.errors import InputError
 
 
 class RealSampler:
-    """Draws global minibatches of indices without replacement within an epoch.
-
-    Every rank draws the same global minibatch; each keeps its strided share, so the result
-    does not depend on the number of ranks."""
-
     def __init__(self, path, seed: int):
         path = Path(path)
         if not path.is_file():
@@ -24,7 +30,7 @@ class RealSampler:
         if self.images.ndim != 3 or self.images.dtype != np.uint8:
             raise InputError(f"{path}: expected uint8 N×R×R, got {self.images.dtype} "
                              f"{self.images.shape}")
-        self.rng = np.random.default_rng(np.random.SeedSequence([seed, 0xDA7A]))
+        self.rng = seeds.rng(seed, "gan.data")
         self.perm = self.rng.permutation(len(self.images))
         self.pos = 0
 
@@ -43,26 +49,78 @@ class RealSampler:
             out.append(take)
         return np.concatenate(out)
 
-    def batch(self, global_n: int, rank: int, world: int, device) -> torch.Tensor:
-        """This rank's share of the next global minibatch, float in [-1, 1], N×1×R×R."""
-        idx = self.next_indices(global_n)[rank::world]
-        order = np.argsort(idx)  # sorted reads from the memmap, original order restored
+    def read(self, idx: np.ndarray) -> np.ndarray:
+        """uint8 N×R×R rows `idx`, read in file order, returned in `idx` order."""
+        order = np.argsort(idx)
         arr = np.empty((len(idx), self.resolution, self.resolution), np.uint8)
         arr[order] = self.images[idx[order]]
-        x = torch.from_numpy(arr).to(device, non_blocking=True).unsqueeze(1)
-        return x.float().mul_(2.0 / 255.0).sub_(1.0)
+        return arr
+
+    def share(self, global_n: int, rank: int, world: int) -> np.ndarray:
+        """This rank's share of the next global minibatch (uint8 N×R×R)."""
+        return self.read(self.next_indices(global_n)[rank::world])
 
     def state_dict(self) -> dict:
         return {"perm": torch.from_numpy(self.perm.astype(np.int64)), "pos": self.pos,
                 "rng": _encode(self.rng.bit_generator.state)}
 
     def load_state_dict(self, state: dict) -> None:
-        perm = state["perm"].numpy()
+        perm = np.asarray(state["perm"].cpu().numpy(), dtype=np.int64)
         if len(perm) != len(self.images):
             raise InputError(f"the checkpoint's data order covers {len(perm)} images but the "
                              f"prepared set has {len(self.images)}: was prepare rerun?")
         self.perm, self.pos = perm, int(state["pos"])
         self.rng.bit_generator.state = _decode(state["rng"])
+
+
+class Prefetcher:
+    """Hands out this rank's share of each global minibatch as uint8 N×1×R×R on `device`,
+    having read it `depth` batches ahead on a background thread (pinned memory on GPUs)."""
+
+    def __init__(self, sampler: RealSampler, rank: int, world: int, device, depth: int = 2):
+        self.sampler, self.rank, self.world = sampler, rank, world
+        self.device, self.depth = torch.device(device), depth
+        self.pin = self.device.type == "cuda"
+        self.pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="prefetch")
+        self.pending: deque = deque()  # (global_n, future, sampler state before the read)
+
+    def _read(self, idx: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(self.sampler.read(idx)).unsqueeze(1)
+        return x.pin_memory() if self.pin else x
+
+    def _enqueue(self, global_n: int) -> None:
+        before = self.sampler.state_dict()
+        idx = self.sampler.next_indices(global_n)[self.rank::self.world]
+        self.pending.append((global_n, self.pool.submit(self._read, idx), before))
+
+    def reset(self) -> None:
+        """Forget what was read ahead; the sampler goes back to the last batch handed out."""
+        if self.pending:
+            self.sampler.load_state_dict(self.pending[0][2])
+        for _, future, _ in self.pending:
+            future.cancel()
+        self.pending.clear()
+
+    def next(self, global_n: int) -> torch.Tensor:
+        if self.pending and self.pending[0][0] != global_n:
+            self.reset()
+        while len(self.pending) < self.depth:
+            self._enqueue(global_n)
+        _, future, _ = self.pending.popleft()
+        self._enqueue(global_n)
+        return future.result().to(self.device, non_blocking=True)
+
+    def state_dict(self) -> dict:
+        """The sampler's state after the last batch handed out."""
+        return self.pending[0][2] if self.pending else self.sampler.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.reset()
+        self.sampler.load_state_dict(state)
+
+    def close(self) -> None:
+        self.reset()
+        self.pool.shutdown(wait=True)
 
 
 def _encode(state: dict) -> dict:
@@ -78,6 +136,11 @@ def _decode(state: dict) -> dict:
         else:
             out[k] = int(v) if v.lstrip("-").isdigit() else v
     return out
+
+
+def to_unit_range(x: torch.Tensor) -> torch.Tensor:
+    """uint8 images → float in [-1, 1]."""
+    return x.float().mul_(2.0 / 255.0).sub_(1.0)
 
 
 def fade_reals(x: torch.Tensor, alpha: float) -> torch.Tensor:

@@ -31,14 +31,13 @@ class Dist:
 
 def init() -> Dist:
     """Join the process group torchrun set up (env RANK/WORLD_SIZE), or run alone."""
+    from latentage.device import select_device
+
     world = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    use_cuda = torch.cuda.is_available()
-    device = torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
-    if use_cuda:
-        torch.cuda.set_device(device)
+    device = select_device(local_rank)
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if use_cuda else "gloo")
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     rank = dist.get_rank() if world > 1 else 0
     return Dist(rank, world, local_rank, device)
 
@@ -60,19 +59,21 @@ def average_gradients(params, ctx: Dist) -> None:
 
 
 def average_scalars(values: dict, ctx: Dist) -> dict:
+    """Means over processes of named scalars (floats or 0-d tensors): one all-reduce, one sync."""
     keys = sorted(values)
-    t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=ctx.device)
-    if ctx.active:
+    t = torch.stack([torch.as_tensor(values[k], dtype=torch.float64, device=ctx.device)
+                     for k in keys]) if keys else torch.zeros(0, dtype=torch.float64)
+    if ctx.active and keys:
         dist.all_reduce(t)
         t /= ctx.world
     return dict(zip(keys, t.tolist(), strict=True))
 
 
-def any_rank(flag: bool, ctx: Dist) -> bool:
-    if not ctx.active:
-        return flag
-    t = torch.tensor([1.0 if flag else 0.0], device=ctx.device)
-    dist.all_reduce(t)
+def any_rank(flag, ctx: Dist) -> bool:
+    """True where any process says so (a bool or a 0-d tensor on the device)."""
+    t = torch.as_tensor(flag, dtype=torch.float32, device=ctx.device).reshape(1)
+    if ctx.active:
+        dist.all_reduce(t)
     return bool(t.item() > 0)
 
 

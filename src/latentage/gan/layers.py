@@ -60,8 +60,12 @@ class EqualizedLinear(nn.Module):
 
 
 def pixel_norm(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """Normalise each pixel's feature vector to unit RMS (over channels, dim 1)."""
-    return x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + eps)
+    """Normalise each pixel's feature vector to unit RMS (over channels, dim 1).
+
+    The mean of squares is taken in float32 (in half precision it overflows above |x| ≈ 256),
+    and the result keeps x's dtype, so under autocast the next layer gets half precision."""
+    scale = torch.rsqrt(x.float().pow(2).mean(dim=1, keepdim=True) + eps)
+    return x * scale.to(x.dtype)
 
 
 def leaky(x: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,11 @@ level of detail given by (resolution, alpha): the generator returns images at `r
 blending in the newest block with weight `alpha` during a fade; the discriminator takes
 images at `resolution` and blends its newest block the same way. The official code always
 works at full size with nearest up- and 2×2 average down-scaling around the active
-resolution; working at the active resolution is the same computation and much cheaper.
+resolution; working at the active resolution is the same computation and much cheaper (the
+gradient penalty keeps the official full-resolution scale: loss.py).
+
+`alpha` is a float, or a 0-d tensor on the device (compiled training passes one, so a changing
+fade does not recompile); a tensor always takes the fade path.
 """
 
 from __future__ import annotations
@@ -38,10 +42,10 @@ def _level(res: int) -> int:
 class Generator(nn.Module):
     def __init__(self, max_res: int = 1024, latent_size: int = 512, fmap_base: int = 8192,
                  fmap_max: int = 512, channels: int = 1, normalize_latents: bool = True,
-                 pixelnorm_eps: float = 1e-8):
+                 pixelnorm_epsilon: float = 1e-8):
         super().__init__()
         self.max_res, self.latent_size = max_res, latent_size
-        self.normalize_latents, self.eps = normalize_latents, pixelnorm_eps
+        self.normalize_latents, self.eps = normalize_latents, pixelnorm_epsilon
         top = _level(max_res)
         f = lambda s: nf(s, fmap_base, fmap_max)  # noqa: E731
         self.dense = EqualizedLinear(latent_size, f(1) * 16, gain=math.sqrt(2) / 4,
@@ -60,7 +64,7 @@ class Generator(nn.Module):
         return pixel_norm(leaky(x), self.eps)
 
     def forward(self, z: torch.Tensor, resolution: int | None = None,
-                alpha: float = 1.0) -> torch.Tensor:
+                alpha: float | torch.Tensor = 1.0) -> torch.Tensor:
         resolution = resolution or self.max_res
         x = pixel_norm(z, self.eps) if self.normalize_latents else z
         x = self.dense(x).view(z.shape[0], -1, 4, 4)
@@ -74,9 +78,9 @@ class Generator(nn.Module):
             up, conv = self.blocks[str(2**lv)]
             x = self._act(conv(self._act(up(x))))
         img = self.to_rgb[str(resolution)](x)
-        if alpha < 1.0:
+        if fading(alpha):
             old = upscale2d(self.to_rgb[str(resolution // 2)](prev))
-            img = torch.lerp(old, img, alpha)
+            img = blend(old, img, alpha)
         return img
 
 
@@ -101,21 +105,32 @@ class Discriminator(nn.Module):
         self.dense0 = EqualizedLinear(f(1) * 16, f(0))
         self.dense1 = EqualizedLinear(f(0), 1, gain=1.0)
 
-    def forward(self, img: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+    def forward(self, img: torch.Tensor, alpha: float | torch.Tensor = 1.0) -> torch.Tensor:
         resolution = img.shape[-1]
         x = leaky(self.from_rgb[str(resolution)](img))
         for lv in range(_level(resolution), 2, -1):
             res = 2**lv
             conv, down = self.blocks[str(res)]
             x = leaky(down(leaky(conv(x))))
-            if res == resolution and alpha < 1.0:
+            if res == resolution and fading(alpha):
                 old = leaky(self.from_rgb[str(res // 2)](downscale2d(img)))
-                x = torch.lerp(old, x, alpha)
+                x = blend(old, x, alpha)
         if self.mbstd_group_size > 1:
             x = minibatch_stddev(x, self.mbstd_group_size)
         x = leaky(self.conv4(x))
         x = leaky(self.dense0(x.flatten(1)))
         return self.dense1(x)
+
+
+def fading(alpha) -> bool:
+    return isinstance(alpha, torch.Tensor) or alpha < 1.0
+
+
+def blend(old: torch.Tensor, new: torch.Tensor, alpha) -> torch.Tensor:
+    """The fade-in: old + alpha·(new − old)."""
+    if isinstance(alpha, torch.Tensor):
+        alpha = alpha.to(new.dtype)
+    return torch.lerp(old, new, alpha)
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -5,6 +5,9 @@ resolution R fades in over F kimg and stabilises for T kimg. One growth *phase* 
 job) is "fade into R, then stabilise at R"; the 4×4 phase only stabilises, and the last phase
 runs on to total_kimg. A phase's fade may be stretched (the divergence guard does this) inside
 the phase's fixed kimg span, so phase boundaries — and snapshot names — never move.
+
+The minibatch is global: it does not depend on the number of processes. `split_minibatch`
+says how each process takes its share, in micro-batches where a per-GPU cap applies.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ class Step:
     resolution: int
     lod: float  # log2(max_res) - log2(resolution) + (1 - alpha), as in the official code
     alpha: float  # weight of the newest block: 0 → 1 over the fade, 1 when stable
-    minibatch: int  # global minibatch (all GPUs)
+    minibatch: int  # global minibatch (all processes together)
     g_lrate: float
     d_lrate: float
     tick_kimg: float
@@ -35,17 +38,22 @@ class Schedule:
                  minibatch_base: int = 16, minibatch: dict | None = None,
                  max_minibatch_per_gpu: dict | None = None, lrate: float = 0.001,
                  lrate_dict: dict | None = None, tick_kimg_base: float = 160,
-                 tick_kimg: dict | None = None, num_gpus: int = 1,
-                 fade_stretch: dict | None = None, **_ignored):
+                 tick_kimg: dict | None = None, fade_stretch: dict | None = None):
         self.max_res = max_res
         self.T, self.F, self.total_kimg = lod_training_kimg, lod_transition_kimg, total_kimg
         self.minibatch_base, self.minibatch = minibatch_base, minibatch or {}
         self.max_minibatch_per_gpu = max_minibatch_per_gpu or {}
         self.lrate, self.lrate_dict = lrate, lrate_dict or {}
         self.tick_kimg_base, self.tick_kimg = tick_kimg_base, tick_kimg or {}
-        self.num_gpus = num_gpus
         self.fade_stretch = {int(k): float(v) for k, v in (fade_stretch or {}).items()}
         self.resolutions = [2**k for k in range(2, int(math.log2(max_res)) + 1)]
+
+    @classmethod
+    def from_settings(cls, gan, fade_stretch: dict | None = None) -> Schedule:
+        """The schedule of GanSettings (latentage.settings)."""
+        from dataclasses import asdict
+
+        return cls(gan.max_res, fade_stretch=fade_stretch, **asdict(gan.schedule))
 
     # ---------------------------------------------------------------- phases
     def phase_bounds(self, res: int) -> tuple[float, float]:
@@ -82,13 +90,13 @@ class Schedule:
         alpha = 1.0 if fade <= 0 else min(max((kimg - start) / fade, 0.0), 1.0)
         lod = math.log2(self.max_res) - math.log2(res) + (1.0 - alpha)
         mb = int(_get(self.minibatch, res, self.minibatch_base))
-        mb -= mb % self.num_gpus
-        cap = _get(self.max_minibatch_per_gpu, res, None)
-        if cap is not None:
-            mb = min(mb, int(cap) * self.num_gpus)
         lr = float(_get(self.lrate_dict, res, self.lrate))
         tick = float(_get(self.tick_kimg, res, self.tick_kimg_base))
-        return Step(kimg, res, lod, alpha, max(mb, self.num_gpus), lr, lr, tick)
+        return Step(kimg, res, lod, alpha, mb, lr, lr, tick)
+
+    def per_gpu_cap(self, res: int) -> int | None:
+        cap = _get(self.max_minibatch_per_gpu, res, None)
+        return None if cap is None else int(cap)
 
     def snapshot_kimgs(self, res: int, every: float) -> list[float]:
         """kimg of the G_ema snapshots taken in phase `res`: multiples of `every` in
@@ -103,6 +111,30 @@ class Schedule:
             raise ValueError(
                 f"total_kimg {self.total_kimg} ends before the fade into {self.max_res}² is done "
                 f"(needs ≥ {last_start + self.F})")
+
+
+def split_minibatch(minibatch: int, world: int, cap: int | None, group: int) -> int:
+    """Micro-batches each of `world` processes runs per step so that none exceeds `cap`
+    images, with the global minibatch kept (gradients are accumulated).
+
+    Process r takes samples r, r + world, … of the global minibatch and its micro-batch k the
+    samples k, k + rounds, … of its share: the minibatch-stddev groups (sample n belongs to
+    group n mod M) are then the same as in one pass over the global minibatch, so the result
+    does not depend on the number of processes (tests/test_gan_train.py)."""
+    if minibatch % world:
+        raise ValueError(f"minibatch {minibatch} does not split evenly over {world} processes")
+    share = minibatch // world
+    rounds = 1 if cap is None else -(-share // cap)
+    while share % rounds:
+        rounds += 1
+    micro = share // rounds
+    if group > 1 and micro % group:
+        raise ValueError(
+            f"a micro-batch of {micro} images (minibatch {minibatch} over {world} process(es) in "
+            f"{rounds} round(s), per-GPU cap {cap}) is not a multiple of the minibatch-stddev "
+            f"group {group}; choose a minibatch, process count or gan.schedule."
+            f"max_minibatch_per_gpu that keeps whole groups")
+    return rounds
 
 
 def snapshot_name(kimg: float) -> str:

@@ -1,8 +1,6 @@
 """GAN metrics over training (the study's Fig 2) and nearest-neighbour checks.
 
-A small registry, one short module per metric. Each metric is an accumulator: `feed(images,
-inception=…, cnn=…)` with uint8-range N×1×R×R batches (and the features it `needs`), then
-`result()` → a dict of named numbers.
+A small registry, one short module per metric (base.py says what they share).
 """
 
 from latentage.metrics.domain_fd import DomainFD

@@ -1,7 +1,8 @@
 """Domain Fréchet distance: the FID formula on the bone-age CNN's penultimate features.
 
 An Inception trained on ImageNet knows little about hands; the CNN that reads bone age does.
-The real statistics come from the same CNN on the real training images.
+Real and generated images reach the CNN the same way: at the GAN's final resolution, resized
+to the CNN's input by the CNN's own `prepare`.
 """
 
 from __future__ import annotations
@@ -10,4 +11,4 @@ from latentage.metrics.fid import FrechetMetric
 
 
 class DomainFD(FrechetMetric):
-    name, needs, stats = "domain_fd", "cnn", "cnn"
+    name, needs = "domain_fd", "cnn"

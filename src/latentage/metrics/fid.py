@@ -1,31 +1,32 @@
-"""FID: Fréchet distance between Inception pool3 features of generated and real images."""
+"""FID: the Fréchet distance between Inception pool3 features of generated and real images
+(pytorch-fid's network and weights, latentage.metrics.inception)."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from latentage.metrics.base import FeatureSet, Metric
 from latentage.metrics.frechet import frechet_distance, gaussian_stats
 
 
-class FrechetMetric:
-    """Accumulates one kind of features and measures their Fréchet distance to the real
-    statistics `{stats}_mu`, `{stats}_sigma`."""
+class FrechetMetric(Metric):
+    """Collects one kind of features; the reference is their mean and covariance."""
 
-    name = needs = stats = ""
+    feature = ""  # key of the features dict: "pool" of the Inception outputs, or the CNN's
 
-    def __init__(self, n: int, real_stats: dict | None = None, **_):
-        self.n, self.real, self.feats = n, real_stats, []
-
-    def feed(self, images, **features):
+    def rows(self, images255, features: dict) -> np.ndarray:
         feats = features[self.needs]
-        feats = feats["pool"] if isinstance(feats, dict) else feats
-        self.feats.append(feats.double().cpu().numpy())
+        feats = feats[self.feature] if isinstance(feats, dict) else feats
+        return feats.double().cpu().numpy()
 
-    def result(self) -> dict:
-        mu, sigma = gaussian_stats(np.concatenate(self.feats)[: self.n])
-        return {self.name: frechet_distance(mu, sigma, self.real[f"{self.stats}_mu"],
-                                            self.real[f"{self.stats}_sigma"])}
+    def reference(self, s: FeatureSet) -> dict[str, np.ndarray]:
+        mu, sigma = gaussian_stats(s.rows())
+        return {"mu": mu, "sigma": sigma, "n": np.array(s.n)}
+
+    def compare(self, reference: dict, s: FeatureSet) -> dict[str, float]:
+        mu, sigma = gaussian_stats(s.rows())
+        return {self.name: frechet_distance(mu, sigma, reference["mu"], reference["sigma"])}
 
 
 class FID(FrechetMetric):
-    name, needs, stats = "fid", "inception", "inception"
+    name, needs, feature = "fid", "inception", "pool"

@@ -6,15 +6,21 @@ file) → torch's hub cache (`$TORCH_HOME/hub/checkpoints/pt_inception-2015-12-0
 where pytorch-fid's own download lands) → pytorch-fid's download URL if
 `metrics.allow_download`. Offline with none of these, `MissingWeights` says which file to put
 where. The same weights file holds the 1008-way classifier used for the Inception Score.
+
+pytorch-fid builds its network and takes the weights from torch's hub cache (downloading them
+there if absent). A weights file elsewhere is handed to it the way torch itself finds cached
+weights: a private hub folder (torch.hub.set_dir) whose checkpoints/ links to the file, for the
+moment of construction.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 from pathlib import Path
-from unittest import mock
 
 import torch
-import torch.nn.functional as F
 
 from latentage.errors import InputError
 
@@ -49,41 +55,63 @@ def _read(path: Path, what: str) -> dict:
         raise InputError(f"{what} {path}: not a readable weights file ({exc})") from None
 
 
-def load_state(weights: str | Path | None, allow_download: bool) -> dict:
+@contextlib.contextmanager
+def _hub_holding(path: Path):
+    """torch's hub folder pointed, for a moment, at one holding `path` as the FID weights."""
+    # torch keeps an explicitly set folder in torch.hub._hub_dir (None: follow $TORCH_HOME);
+    # it is put back as it was, so TORCH_HOME keeps working afterwards
+    previous = getattr(torch.hub, "_hub_dir", None)
+    with tempfile.TemporaryDirectory(prefix="latentage-hub-") as hub:
+        (Path(hub) / "checkpoints").mkdir()
+        os.symlink(Path(path).resolve(), Path(hub) / "checkpoints" / FID_WEIGHTS_FILE)
+        torch.hub.set_dir(hub)
+        try:
+            yield
+        finally:
+            torch.hub._hub_dir = previous
+
+
+def weights_file(weights: str | Path | None, allow_download: bool) -> Path:
+    """The FID weights file to use: the configured one, else torch's cache, else downloaded
+    there (if allowed)."""
     if weights:
         path = Path(weights)
         if not path.is_file():
             raise MissingWeights(_missing(f"config key metrics.inception_weights: {path} does "
                                           f"not exist"))
-        return _read(path, "metrics.inception_weights")
+        return path
     cached = cache_file()
     if cached.is_file():
-        return _read(cached, "cached Inception weights")
+        return cached
     if not allow_download:
         raise MissingWeights(_missing("metrics.allow_download is false"))
     try:
-        return torch.hub.load_state_dict_from_url(_url(), progress=False, map_location="cpu")
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        torch.hub.download_url_to_file(_url(), str(cached), progress=False)
     except Exception as exc:  # no network, blocked host
         raise MissingWeights(_missing(f"download failed: {exc}")) from None
+    return cached
 
 
 class InceptionFeatures(torch.nn.Module):
     """2048-d pool3 features (for FID) and 1008-way logits (for IS) of uint8-range images."""
 
-    def __init__(self, state: dict):
+    def __init__(self, path: Path):
         super().__init__()
         import pytorch_fid.inception as pfi
 
-        # pytorch-fid builds its network and then loads the weights from its URL; hand it ours
-        with mock.patch.object(pfi, "load_state_dict_from_url", lambda *a, **k: state):
-            try:
+        state = _read(path, "Inception weights")
+        if "fc.weight" not in state:
+            raise InputError(f"{path}: not pytorch-fid's FID Inception weights (no fc.weight)")
+        try:
+            with _hub_holding(path):
                 self.net = pfi.InceptionV3([pfi.InceptionV3.BLOCK_INDEX_BY_DIM[2048]],
                                            resize_input=True, normalize_input=True)
-            except RuntimeError as exc:
-                raise InputError(f"Inception weights do not fit pytorch-fid's network: {exc}") \
-                    from None
-        self.fc = torch.nn.Linear(2048, 1008)
-        self.fc.load_state_dict({"weight": state["fc.weight"], "bias": state["fc.bias"]})
+        except (RuntimeError, KeyError) as exc:
+            raise InputError(f"{path}: Inception weights do not fit pytorch-fid's network: "
+                             f"{exc}") from None
+        # the TF graph's logits are pool3 · W, without the softmax layer's bias
+        self.register_buffer("fc_weight", state["fc.weight"].float())
         self.eval().requires_grad_(False)
 
     @torch.no_grad()
@@ -93,8 +121,8 @@ class InceptionFeatures(torch.nn.Module):
         if x.shape[1] == 1:
             x = x.repeat(1, 3, 1, 1)
         pool = self.net(x)[0].flatten(1)
-        return {"pool": pool, "logits": self.fc(F.dropout(pool, training=False))}
+        return {"pool": pool, "logits": pool @ self.fc_weight.T}
 
 
 def load_inception(weights=None, allow_download: bool = True, device="cpu") -> InceptionFeatures:
-    return InceptionFeatures(load_state(weights, allow_download)).to(device)
+    return InceptionFeatures(weights_file(weights, allow_download)).to(device)

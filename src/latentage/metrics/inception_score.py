@@ -1,9 +1,12 @@
 """Inception Score: exp E[KL(p(y|x) ‖ p(y))] over the 1008-way softmax, in splits (mean ± sd),
-as the TF Inception-Score graph computed it."""
+as the TF reference (inception_score.py) computes it: logits = pool3 · W of the softmax layer,
+without its bias (torchmetrics' `logits_unbiased` exists for the same reason)."""
 
 from __future__ import annotations
 
 import numpy as np
+
+from latentage.metrics.base import FeatureSet, Metric
 
 
 def inception_score(logits: np.ndarray, splits: int = 10) -> tuple[float, float]:
@@ -23,16 +26,12 @@ def inception_score(logits: np.ndarray, splits: int = 10) -> tuple[float, float]
     return float(np.mean(scores)), float(np.std(scores))
 
 
-class InceptionScore:
-    name = "is"
-    needs = "inception"
+class InceptionScore(Metric):
+    name, needs, paired = "is", "inception", False
 
-    def __init__(self, n: int, splits: int = 10, **_):
-        self.n, self.splits, self.logits = n, splits, []
+    def rows(self, images255, features: dict) -> np.ndarray:
+        return features["inception"]["logits"].double().cpu().numpy()
 
-    def feed(self, images, inception=None, **_):
-        self.logits.append(inception["logits"].double().cpu().numpy())
-
-    def result(self) -> dict:
-        mean, sd = inception_score(np.concatenate(self.logits)[: self.n], self.splits)
+    def value(self, s: FeatureSet) -> dict[str, float]:
+        mean, sd = inception_score(s.rows(), self.settings.is_splits)
         return {"is_mean": mean, "is_std": sd}

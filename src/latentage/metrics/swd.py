@@ -5,8 +5,9 @@ Per level (full resolution down to 16 px): a Laplacian pyramid built with the 5�
 kernel and mirror padding (cv2.pyrDown/pyrUp), 128 random 7×7 neighbourhoods per image as
 descriptors, each channel normalised over all descriptors of the level, then 4 repeats × 128
 random unit directions: sort both sets' projections, mean absolute difference; ×1e3. The
-average over levels is the headline number. Grayscale is tiled to three channels first, as
-the reference's evaluation did, so the numbers are comparable with it.
+average over levels is the headline number. Grayscale is compared as three identical channels,
+as the reference's evaluation did, so the numbers are comparable with it; descriptors are kept
+in one channel (a third of the memory) and tiled after normalisation, which is the same.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from latentage import seeds
+from latentage.metrics.base import FeatureSet, Metric
 
 NHOOD, NHOODS_PER_IMAGE, DIR_REPEATS, DIRS_PER_REPEAT = 7, 128, 4, 128
 _BINOMIAL = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0])
@@ -76,6 +80,7 @@ def descriptors(level: torch.Tensor, generator: torch.Generator | None = None,
 
 
 def finalize(desc: torch.Tensor) -> torch.Tensor:
+    """Each channel normalised over all descriptors of the level, then flattened."""
     desc = desc - desc.mean(dim=(0, 2, 3), keepdim=True)
     desc = desc / desc.std(dim=(0, 2, 3), keepdim=True, unbiased=False)
     return desc.reshape(len(desc), -1)
@@ -99,55 +104,51 @@ def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, generator: torch.Genera
     return float(np.mean(results))
 
 
-class PyramidDescriptors:
-    """Accumulates the descriptors of up to n images, level by level."""
+def _tiled(desc: np.ndarray) -> torch.Tensor:
+    """One image set's descriptors of one level (images × 128 × 49, grayscale) as the
+    reference sees them: normalised, then the channel tiled to RGB (normalisation is per
+    channel, so tiling after it is the same as tiling the images), flattened to 147 values."""
+    d = torch.from_numpy(np.ascontiguousarray(desc)).reshape(-1, 1, NHOOD, NHOOD)
+    return finalize(d).reshape(-1, 1, NHOOD * NHOOD).repeat(1, 3, 1).reshape(len(d), -1)
 
-    def __init__(self, n: int, res: int, seed: int):
-        self.n, self.seen = n, 0
-        self.levels = levels_for(res)
-        self.desc: list[list[torch.Tensor]] = [[] for _ in self.levels]
-        self.generator = torch.Generator().manual_seed(seed)
 
-    def feed(self, images255: torch.Tensor) -> None:
-        images255 = images255[: self.n - self.seen]
+class SWD(Metric):
+    """Per image, NHOODS_PER_IMAGE random 7×7 neighbourhoods of every pyramid level."""
+
+    name = "swd"
+
+    def new_set(self, capacity: int | None = None, role: int = 0) -> FeatureSet:
+        s = super().new_set(capacity)
+        s.levels = []
+        s.generator = seeds.torch_generator(self.seed, "metrics.swd", role)
+        return s
+
+    def rows(self, images255, features: dict) -> np.ndarray:
+        raise NotImplementedError  # feed() needs the set's own random generator
+
+    def feed(self, s: FeatureSet, images255, features: dict) -> None:
+        images255 = images255[: s.capacity - s.n]
         if not len(images255):
             return
-        x = images255.float()
-        if x.shape[1] == 1:
-            x = x.repeat(1, 3, 1, 1)
-        for i, level in enumerate(laplacian_pyramid(x, len(self.levels))):
-            self.desc[i].append(descriptors(level, self.generator).cpu())
-        self.seen += len(images255)
+        levels = levels_for(images255.shape[-1])
+        s.levels = levels
+        per_level = [descriptors(level, s.generator).reshape(len(images255), NHOODS_PER_IMAGE,
+                                                             NHOOD * NHOOD)
+                     for level in laplacian_pyramid(images255.float(), len(levels))]
+        s.append(torch.stack(per_level, dim=1).cpu().numpy())
 
-    def finalized(self, images: int | None = None) -> list[torch.Tensor]:
-        """Normalised descriptors of the first `images` images (default: all fed) per level."""
-        if not self.seen:
-            raise ValueError("no images were fed to the SWD")
-        rows = (images or self.seen) * NHOODS_PER_IMAGE
-        return [finalize(torch.cat(d)[:rows]) for d in self.desc]
+    def reference(self, s: FeatureSet) -> dict[str, np.ndarray]:
+        return {"desc": s.rows().astype(np.float32), "levels": np.array(s.levels)}
 
-
-def swd(real: list[torch.Tensor], fake: list[torch.Tensor], levels: list[int],
-        seed: int) -> dict:
-    generator = torch.Generator().manual_seed(seed)
-    dist = [1e3 * sliced_wasserstein(a, b, generator) for a, b in zip(real, fake, strict=True)]
-    out = {f"swd_{res}": d for res, d in zip(levels, dist, strict=True)}
-    out["swd_avg"] = float(np.mean(dist))
-    return out
-
-
-class SWD:
-    name = "swd"
-    needs = None
-
-    def __init__(self, n: int, res: int, seed: int, real_swd: PyramidDescriptors | None = None,
-                 **_):
-        self.n, self.acc = n, PyramidDescriptors(n, res, seed + 1)
-        self.real, self.seed = real_swd, seed
-
-    def feed(self, images, **_):
-        self.acc.feed(images)
-
-    def result(self) -> dict:
-        m = min(self.real.seen, self.acc.seen)
-        return swd(self.real.finalized(m), self.acc.finalized(m), self.acc.levels, self.seed + 2)
+    def compare(self, reference: dict, s: FeatureSet) -> dict[str, float]:
+        real, fake = reference["desc"], s.rows()
+        levels = [int(r) for r in reference["levels"]]
+        if levels != s.levels:
+            raise ValueError(f"SWD levels differ: reference {levels}, images {s.levels}")
+        m = min(len(real), len(fake))
+        generator = seeds.torch_generator(self.seed, "metrics.swd", 99)
+        dist = [1e3 * sliced_wasserstein(_tiled(real[:m, i]), _tiled(fake[:m, i]), generator)
+                for i in range(len(levels))]
+        out = {f"swd_{res}": d for res, d in zip(levels, dist, strict=True)}
+        out["swd_avg"] = float(np.mean(dist))
+        return out

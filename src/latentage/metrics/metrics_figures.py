@@ -1,5 +1,7 @@
-"""The study's Fig 2: (a) MS-SSIM, IS, FID and domain FD over training with the real-image
-values as red dashed lines; (b) SWD per Laplacian level with their average in blue."""
+"""The metrics_figures step, the study's Fig 2: (a) MS-SSIM, IS, FID and domain FD over
+training with the real images' values as red dashed lines (for distances: the real-vs-real
+floor at the snapshots' sample sizes, real_metrics.py); (b) SWD per Laplacian level with their
+average in blue."""
 
 from __future__ import annotations
 
@@ -31,9 +33,19 @@ def _phase_ticks(ax, table: pd.DataFrame) -> None:
     ax.set_xlim(left=0)
 
 
-def metrics_figures(table_tsv, real_json, out_a, out_b) -> None:
+def _floor_label(real: dict, name: str) -> str:
+    floor = real.get("floors", {}).get(name)
+    if floor is None:
+        return "real images"
+    how = "measured" if floor["matched"] else "extrapolated"
+    return f"real vs real at n = {floor['n_fake']:,} ({how})"
+
+
+def metrics_figures(*, table, real, fig2a, fig2b) -> None:
+    """Fig 2a and 2b from the gathered `table` (metrics.tsv) and `real` (real.json)."""
     plt = pyplot()
-    table = pd.read_csv(table_tsv, sep="\t")
+    real_json = real
+    table = pd.read_csv(table, sep="\t")
     real = json.loads(Path(real_json).read_text())
     rv, skipped = real["values"], {**real.get("skipped", {})}
     for s in table.get("skipped", pd.Series(dtype=str)).dropna():
@@ -58,14 +70,15 @@ def metrics_figures(table_tsv, real_json, out_a, out_b) -> None:
             ax.fill_between(table.kimg, table[col] - table.is_std, table[col] + table.is_std,
                             color="0.6", alpha=0.4, lw=0)
         if col in rv:
-            ax.axhline(rv[col], color="red", ls="--", lw=1.2, label="real images")
+            label = _floor_label(real, name) if col in ("fid", "domain_fd") else "real images"
+            ax.axhline(rv[col], color="red", ls="--", lw=1.2, label=label)
         if col in ("fid", "domain_fd"):
             ax.set_yscale("log")
         ax.legend(fontsize=8)
     fig.suptitle("GAN metrics over training (G_ema snapshots; bands: growth phases, labelled "
                  "by resolution)", fontsize=11)
     fig.tight_layout()
-    save_figure(out_a, fig)
+    save_figure(fig2a, fig)
     plt.close(fig)
 
     levels = sorted((int(c.split("_")[1]) for c in table if c.startswith("swd_")
@@ -84,14 +97,15 @@ def metrics_figures(table_tsv, real_json, out_a, out_b) -> None:
         ax.plot(table.kimg, table["swd_avg"], "o-", color="tab:blue", lw=2.2, ms=3,
                 label="average")
         if "swd_avg" in rv:
-            ax.axhline(rv["swd_avg"], color="red", ls="--", lw=1.2, label="real vs real (avg)")
+            ax.axhline(rv["swd_avg"], color="red", ls="--", lw=1.2,
+                       label=_floor_label(real, "swd") + ", average")
         ax.set_yscale("log")
         ax.set_xlabel("kimg (thousands of real images shown to D)")
         ax.set_ylabel("SWD ×10³")
         ax.legend(fontsize=8, ncol=2)
     ax.set_title("Sliced Wasserstein distance per Laplacian-pyramid level", fontsize=11, pad=14)
     fig.tight_layout()
-    save_figure(out_b, fig)
+    save_figure(fig2b, fig)
     plt.close(fig)
 
 

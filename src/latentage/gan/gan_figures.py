@@ -6,14 +6,21 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from latentage import seeds
 from latentage.gan.checkpoint import load_generator
 from latentage.gan.images import to_uint8
 from latentage.io import save_figure
 from latentage.plots import image_cell, pyplot
 
 
-def _latents(n: int, latent_size: int, seed: int) -> torch.Tensor:
-    return torch.randn(n, latent_size, generator=torch.Generator().manual_seed(seed + 101))
+def _latents(n: int, latent_size: int, seed: int, key: int) -> torch.Tensor:
+    return torch.randn(n, latent_size, generator=seeds.torch_generator(seed, "figures", key))
+
+
+def gan_figures(checkpoints, *, growth, samples, seed: int) -> None:
+    """The gan_figures step: Fig 1a from every phase checkpoint, Fig 1b from the last."""
+    growth_figure(checkpoints, growth, seed)
+    samples_figure(checkpoints[-1], samples, seed)
 
 
 def growth_figure(checkpoints, out_png, seed: int, rows: int = 3) -> None:
@@ -23,7 +30,7 @@ def growth_figure(checkpoints, out_png, seed: int, rows: int = 3) -> None:
     z = None
     for c, path in enumerate(checkpoints):
         G, meta = load_generator(path)
-        z = _latents(rows, G.latent_size, seed) if z is None else z
+        z = _latents(rows, G.latent_size, seed, 0) if z is None else z
         res = int(meta["resolution"])
         with torch.no_grad():
             imgs = to_uint8(G(z, res, 1.0))
@@ -44,7 +51,7 @@ def samples_figure(checkpoint, out_png, seed: int, n: int = 16) -> None:
     G, meta = load_generator(checkpoint)
     res = int(meta["resolution"])
     with torch.no_grad():
-        imgs = to_uint8(G(_latents(n, G.latent_size, seed + 1), res, 1.0))
+        imgs = to_uint8(G(_latents(n, G.latent_size, seed, 1), res, 1.0))
     cols = int(np.ceil(np.sqrt(n)))
     rows = int(np.ceil(n / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.2 * rows + 0.3), squeeze=False)

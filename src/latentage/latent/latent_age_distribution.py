@@ -1,4 +1,5 @@
-"""Predicted-age distributions of generated and real hands (the study saw them agree)."""
+"""The latent_age_distribution step: predicted age and sex of generated hands beside those of
+the real images (the study saw them agree)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from latentage.io import save_figure
 from latentage.plots import pyplot
 
 
-def age_distribution_figure(latent_labels, real_predictions: dict, out_png) -> None:
+def latent_age_distribution(*, labels, real_predictions: dict, figure) -> None:
+    """`labels`: the gathered latent labels; `real_predictions`: split name → the CNN's
+    predictions of the real images of that split."""
     plt = pyplot()
 
-    gen = pd.read_parquet(latent_labels)
+    gen = pd.read_parquet(labels)
     real = {name: pd.read_parquet(path) for name, path in real_predictions.items()}
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.4))
     hi = max([gen.age.max()] + [f.pred_age.max() for f in real.values()] + [228])
@@ -36,5 +39,5 @@ def age_distribution_figure(latent_labels, real_predictions: dict, out_png) -> N
     ax.set(xlabel="CNN probability of male", ylabel="density", title="Predicted sex")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    save_figure(out_png, fig)
+    save_figure(figure, fig)
     plt.close(fig)

@@ -1,22 +1,20 @@
-"""Evaluate the bone-age CNN as the study did, and save real-image features.
+"""The evaluate_cnn step: the bone-age CNN evaluated as the study did.
 
 eval.json: MAE and median absolute error per split, MAE per yearly age bin, sex accuracy and
-AUC; predictions_{split}.parquet; features_train.npy (penultimate layer, rows in the order of
-results/data/train/labels.parquet); a figure of predicted against true age and of the error by
-age bin.
+AUC; per-image predictions per split; a figure of predicted against true age and of the error
+by age bin.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from latentage.cnn.data import load_split
-from latentage.cnn.predict import BoneAgePredictor, default_device
-from latentage.io import atomic_path, save_figure, write_json, write_parquet
+from latentage.cnn.predict import BoneAgePredictor
+from latentage.device import select_device
+from latentage.io import save_figure, write_json, write_parquet
 from latentage.plots import pyplot
 
 
@@ -36,35 +34,36 @@ def _summary(frame: pd.DataFrame) -> dict:
     return out
 
 
-def evaluate_cnn(model_path, data_dir, res: int, out_dir, figure, expect=None,
-                 batch_size: int = 64, log=print) -> dict:
-    device = default_device()
-    predictor = BoneAgePredictor.from_checkpoint(model_path, device, batch_size, expect)
-    model = predictor.model
-    data_dir, out_dir = Path(data_dir), Path(out_dir)
+def evaluate_cnn(*, model, train_images, test_images, train_labels, test_labels, eval_json,
+                 train_predictions, test_predictions, figure, settings, batch_size: int = 64,
+                 log=print) -> dict:
+    """Evaluate the CNN `model` on both splits (prepared memmaps at the resolution the CNN
+    reads); CnnSettings `settings` must describe the same backbone and input size."""
+    device = select_device()
+    expect = {"backbone": settings.backbone, "input_size": settings.input_size}
+    predictor = BoneAgePredictor.from_checkpoint(model, device, batch_size, expect,
+                                                 settings.precision)
+    net = predictor.model
     results, frames = {}, {}
-    for split in ("train", "test"):
-        images, labels = load_split(data_dir / split / f"res{res}.npy",
-                                    data_dir / split / "labels.parquet")
-        pred = predictor.predict_uint8(images, features=split == "train")
-        frame = labels.copy()
+    for split, images, labels, out in (("train", train_images, train_labels, train_predictions),
+                                       ("test", test_images, test_labels, test_predictions)):
+        imgs, table = load_split(images, labels)
+        pred = predictor.predict_uint8(imgs)
+        frame = table.copy()
         frame["pred_age"] = pred["age"]
         frame["male_prob"] = pred["male_prob"]
-        write_parquet(out_dir / f"predictions_{split}.parquet", frame)
-        if split == "train":
-            with atomic_path(out_dir / "features_train.npy", suffix=".npy") as tmp:
-                np.save(tmp, pred["features"].astype(np.float32))
+        write_parquet(out, frame)
         results[split] = _summary(frame)
         frames[split] = frame
         log(f"evaluate-cnn: {split}: MAE {results[split]['mae_months']:.2f} months (median "
             f"{results[split]['median_ae_months']:.2f}), sex accuracy "
             f"{results[split]['sex_accuracy']:.3f}, AUC {results[split]['sex_auc']}")
-    trained = model.train_summary
-    report = {"backbone": model.meta.backbone, "input_size": model.meta.input_size,
-              "feature_dim": model.meta.feature_dim, "best_epoch": trained.get("best_epoch"),
+    trained = net.train_summary
+    report = {"backbone": net.meta.backbone, "input_size": net.meta.input_size,
+              "feature_dim": net.meta.feature_dim, "best_epoch": trained.get("best_epoch"),
               "val_mae_months": trained.get("val_mae"), **results}
-    write_json(out_dir / "eval.json", report)
-    _figure(frames, results, figure, model.meta.backbone)
+    write_json(eval_json, report)
+    _figure(frames, results, figure, net.meta.backbone)
     return report
 
 
