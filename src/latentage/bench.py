@@ -70,7 +70,7 @@ def _bench_train_res(res, batch, latent, fmap_base, fmap_max, steps, precision, 
     from latentage.gan.train import TrainState, train_step
 
     device = select_device()
-    gan = build("gan", {"max_res": res, "latent_size": latent, "fmap_base": fmap_base,
+    gan = build("gan", {"max_res": max(res, 8), "latent_size": latent, "fmap_base": fmap_base,
                         "fmap_max": fmap_max, "precision": precision})
     prec = resolve_precision(precision, device)
     state = TrainState(gan, 0, device, prec)
@@ -218,6 +218,13 @@ def bench_lasso(n: int, dim: int, folds: int, jobs: int) -> None:
           f"{_peak_rss_mb():.0f} MB")
 
 
+def _network_args(b) -> None:
+    """G's (and D's) size; the defaults are the study's architecture."""
+    b.add_argument("--latent", type=int, default=512)
+    b.add_argument("--fmap-base", type=int, default=8192)
+    b.add_argument("--fmap-max", type=int, default=512)
+
+
 def add_parsers(sub) -> None:
     p = sub.add_parser("bench", help="print speed and memory figures of a step")
     bsub = p.add_subparsers(dest="what", required=True, metavar="<what>")
@@ -233,9 +240,7 @@ def add_parsers(sub) -> None:
     b = bsub.add_parser("train", help="PGGAN training steps: img/s, s/kimg, peak memory")
     b.add_argument("--res", type=int, nargs="+", default=[64], help="resolution(s)")
     b.add_argument("--batch", type=int, default=16, help="minibatch (per process)")
-    b.add_argument("--latent", type=int, default=512)
-    b.add_argument("--fmap-base", type=int, default=8192)
-    b.add_argument("--fmap-max", type=int, default=512)
+    _network_args(b)
     b.add_argument("--steps", type=int, default=5, help="timed steps after 2 warm-up")
     b.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"])
     b.add_argument("--fade", action="store_true", help="time a fade step (alpha 0.5)")
@@ -245,9 +250,7 @@ def add_parsers(sub) -> None:
     b.add_argument("--res", type=int, default=64, help="generator resolution")
     b.add_argument("--batch", type=int, default=64)
     b.add_argument("--n", type=int, default=512, help="latents to label")
-    b.add_argument("--latent", type=int, default=512)
-    b.add_argument("--fmap-base", type=int, default=8192)
-    b.add_argument("--fmap-max", type=int, default=512)
+    _network_args(b)
     b.add_argument("--backbone", default="legacy_xception")
     b.add_argument("--input-size", type=int, default=299)
     b.set_defaults(func=lambda a: bench_label(a.res, a.batch, a.n, a.latent, a.fmap_base,

@@ -166,35 +166,24 @@ class HandModel:
     truth: dict
 
 
-def build_hand(boneage_months: float, male: bool, rng: np.random.Generator) -> HandModel:
-    """The skeleton and soft tissue of one hand in the hand frame."""
-    m = maturity_years(boneage_months, male)
-    wf = 0.78 + 0.22 * (1.0 - math.exp(-m / 6.0))  # relative bone width
-    # sexual dimorphism, as in real hands: boys' bones grow more robust from puberty on, and
-    # the ring finger is relatively longer in boys, the index finger in girls (2D:4D ratio)
-    if male:
-        wf *= 1.0 + 0.10 * min(max((m - 9.0) / 7.0, 0.0), 1.0)
-    digit = {2: 1.0 if male else 1.035, 4: 1.035 if male else 1.0}
-    joint = 0.010 + 0.022 * math.exp(-m / 4.0)  # cartilage between bones
-    spread = rng.uniform(0.2, 1.6)
-    thumb_abduction = rng.uniform(-8.0, 10.0)
-    bones, soft = [], []
-    truth = {"maturity_years": m, "male": male, "spread": spread}
-
-    n_carpals = 0
+def _carpals(m: float, bones: list) -> int:
+    """The ossified carpals at maturity m; returns how many there are."""
+    n = 0
     for name, (c, (a1, a2), ang, onset) in CARPALS.items():
         s = ossification(m, onset, tau=3.5)
         if s <= 0:
             continue
-        n_carpals += 1
+        n += 1
         size = 0.15 + 0.85 * s
         rr = math.sqrt(a1 * a2)
         bones.append(Bone(name, [Ellipse(c, size * (rr + (a1 - rr) * s),
                                          size * (rr + (a2 - rr) * s),
                                          math.radians(ang), cortex=0.18)]))
-    truth["n_carpals"] = n_carpals
+    return n
 
-    # Forearm: radius (thumb side) and ulna, distal epiphyses towards the carpals.
+
+def _forearm(m: float, wf: float, bones: list, truth: dict) -> None:
+    """Radius (thumb side) and ulna, distal epiphyses towards the carpals."""
     for name, x, y0, rad, epi, h in (("radius", 0.045, 0.0, 0.030, EPI_RADIUS, 0.032),
                                      ("ulna", -0.068, -0.012, 0.020, EPI_ULNA, 0.026)):
         bone, _, (s, f) = _long_bone(name, (x, y0), (0.0, -1.0), 1.6, rad, "base", epi, m, wf,
@@ -210,45 +199,70 @@ def build_hand(boneage_months: float, male: bool, rng: np.random.Generator) -> H
         truth[f"{name}_epiphysis"] = round(s, 4)
         truth[f"{name}_fusion"] = round(f, 4)
 
-    fusions = []
-    for k, (base, mc_angle, lengths, radii) in RAYS.items():
-        u_mc = _unit(mc_angle + (thumb_abduction if k == 1 else 0.0))
-        epi_at = "base" if k == 1 else "head"
-        mc, tip, _ = _long_bone(f"mc{k}", base, u_mc, lengths[0], radii[0], epi_at,
-                                EPI_METACARPAL, m, wf)
-        bones.append(mc)
-        names = ["proximal", "distal"] if k == 1 else ["proximal", "middle", "distal"]
-        angle = mc_angle + (thumb_abduction if k == 1 else 0.0) + spread * FINGER_SPREAD[k]
-        pos = tip + joint * u_mc
-        finger_path = [np.asarray(base, float), pos]
-        for name, length, radius in zip(names, lengths[1:], radii[1:], strict=True):
-            length *= digit.get(k, 1.0)
-            angle += rng.normal(0.0, 2.0)  # slight flexion differences between joints
-            u = _unit(angle)
-            bone, end, (_, f) = _long_bone(f"{name}{k}", pos, u, length, radius, "base",
-                                           EPI_PHALANX[name], m, wf)
-            if name == "distal":  # the tuft
-                bone.parts.append(Ellipse(tuple(end - u * radius * 0.5), radius * wf * 1.25,
-                                          radius * wf * 0.7, math.atan2(u[0], u[1]), 0.25))
-            bones.append(bone)
-            fusions.append(f)
-            pos = end + joint * u
-            finger_path.append(end)
-        # soft tissue of the finger: a pad around the phalanges, past the tip
-        pad = (radii[1] * 2.1 + 0.004) * (1.0 + 0.25 * math.exp(-m / 5.0))
-        tip_pt = finger_path[-1] + 0.025 * _unit(angle)
-        soft.append(Capsule(tuple(finger_path[1]), tuple(tip_pt), pad, cortex=0.0))
-        soft.append(Capsule(tuple(finger_path[0]), tuple(finger_path[1]), pad * 1.35, 0.0))
+
+def _ray(k: int, m: float, wf: float, pose: dict, rng, bones: list, soft: list) -> list:
+    """Metacarpal and phalanges of ray k (1 = thumb) and the finger's soft tissue; returns the
+    phalanges' fusion states."""
+    base, mc_angle, lengths, radii = RAYS[k]
+    abduction = pose["thumb_abduction"] if k == 1 else 0.0
+    u_mc = _unit(mc_angle + abduction)
+    mc, tip, _ = _long_bone(f"mc{k}", base, u_mc, lengths[0], radii[0],
+                            "base" if k == 1 else "head", EPI_METACARPAL, m, wf)
+    bones.append(mc)
+    names = ["proximal", "distal"] if k == 1 else ["proximal", "middle", "distal"]
+    angle = mc_angle + abduction + pose["spread"] * FINGER_SPREAD[k]
+    pos = tip + pose["joint"] * u_mc
+    path, fusions = [np.asarray(base, float), pos], []
+    for name, length, radius in zip(names, lengths[1:], radii[1:], strict=True):
+        length *= pose["digit"].get(k, 1.0)
+        angle += rng.normal(0.0, 2.0)  # slight flexion differences between joints
+        u = _unit(angle)
+        bone, end, (_, f) = _long_bone(f"{name}{k}", pos, u, length, radius, "base",
+                                       EPI_PHALANX[name], m, wf)
+        if name == "distal":  # the tuft
+            bone.parts.append(Ellipse(tuple(end - u * radius * 0.5), radius * wf * 1.25,
+                                      radius * wf * 0.7, math.atan2(u[0], u[1]), 0.25))
+        bones.append(bone)
+        fusions.append(f)
+        pos = end + pose["joint"] * u
+        path.append(end)
+    # soft tissue of the finger: a pad around the phalanges, past the tip
+    pad = (radii[1] * 2.1 + 0.004) * (1.0 + 0.25 * math.exp(-m / 5.0))
+    tip_pt = path[-1] + 0.025 * _unit(angle)
+    soft.append(Capsule(tuple(path[1]), tuple(tip_pt), pad, cortex=0.0))
+    soft.append(Capsule(tuple(path[0]), tuple(path[1]), pad * 1.35, 0.0))
+    return fusions
+
+
+def _sesamoid(m: float, thumb_abduction: float, bones: list) -> None:
+    base, mc_angle, lengths, _ = RAYS[1]
+    u = _unit(mc_angle + thumb_abduction)
+    c = np.asarray(base) + u * (lengths[0] * 0.97) + np.array([-u[1], u[0]]) * 0.022
+    s = ossification(m, SESAMOID_ONSET, 1.5)
+    bones.append(Bone("sesamoid", [Ellipse(tuple(c), 0.010 * s + 0.003,
+                                            0.010 * s + 0.003, 0.0, 0.3)]))
+
+
+def build_hand(boneage_months: float, male: bool, rng: np.random.Generator) -> HandModel:
+    """The skeleton and soft tissue of one hand in the hand frame."""
+    m = maturity_years(boneage_months, male)
+    wf = 0.78 + 0.22 * (1.0 - math.exp(-m / 6.0))  # relative bone width
+    # sexual dimorphism, as in real hands: boys' bones grow more robust from puberty on, and
+    # the ring finger is relatively longer in boys, the index finger in girls (2D:4D ratio)
+    if male:
+        wf *= 1.0 + 0.10 * min(max((m - 9.0) / 7.0, 0.0), 1.0)
+    pose = {"digit": {2: 1.0 if male else 1.035, 4: 1.035 if male else 1.0},
+            "joint": 0.010 + 0.022 * math.exp(-m / 4.0),  # cartilage between bones
+            "spread": rng.uniform(0.2, 1.6), "thumb_abduction": rng.uniform(-8.0, 10.0)}
+    bones, soft = [], []
+    truth = {"maturity_years": m, "male": male, "spread": pose["spread"]}
+    truth["n_carpals"] = _carpals(m, bones)
+    _forearm(m, wf, bones, truth)
+    fusions = [f for k in RAYS for f in _ray(k, m, wf, pose, rng, bones, soft)]
     truth["phalanx_fusion_mean"] = round(float(np.mean(fusions)), 4)
     truth["sesamoid"] = m > SESAMOID_ONSET
     if m > SESAMOID_ONSET:
-        base, mc_angle, lengths, radii = RAYS[1]
-        u = _unit(mc_angle + thumb_abduction)
-        c = np.asarray(base) + u * (lengths[0] * 0.97) + np.array([-u[1], u[0]]) * 0.022
-        s = ossification(m, SESAMOID_ONSET, 1.5)
-        bones.append(Bone("sesamoid", [Ellipse(tuple(c), 0.010 * s + 0.003,
-                                                0.010 * s + 0.003, 0.0, 0.3)]))
-
+        _sesamoid(m, pose["thumb_abduction"], bones)
     # palm, thenar eminence, wrist and forearm
     soft.append(Ellipse((-0.01, 0.33), 0.15, 0.19, 0.0))
     soft.append(Capsule((0.10, 0.08), (0.17, 0.30), 0.065, 0.0))

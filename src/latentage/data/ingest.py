@@ -84,14 +84,7 @@ def _find_image(images_dir: Path, image_id: str) -> Path | None:
     return None
 
 
-def read_labels(csv_path, images_dir, id_column=None, age_column=None, sex_column=None,
-                on_bad: str = "error"):
-    """Validated records, skips, and the number of images without a CSV row."""
-    csv_path, images_dir = Path(csv_path), Path(images_dir)
-    if not csv_path.is_file():
-        raise InputError(f"{csv_path}: labels CSV not found")
-    if not images_dir.is_dir():
-        raise InputError(f"{images_dir}: image folder not found")
+def _read_csv(csv_path: Path) -> pd.DataFrame:
     try:
         frame = pd.read_csv(csv_path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except pd.errors.EmptyDataError:
@@ -100,53 +93,60 @@ def read_labels(csv_path, images_dir, id_column=None, age_column=None, sex_colum
         raise InputError(f"{csv_path}: cannot parse as CSV ({exc})") from None
     if frame.empty:
         raise InputError(f"{csv_path}: the CSV has a header but no rows")
+    return frame
+
+
+def _check_row(image_id: str, raw_age: str, raw_sex, seen: dict) -> tuple[float, bool] | str:
+    """(age, male) of a CSV row, or why the row is bad."""
+    if not image_id:
+        return "empty image id"
+    if image_id in seen:
+        return f"duplicate id (first on line {seen[image_id]})"
+    try:
+        age = float(raw_age)
+    except ValueError:
+        return f"bone age {raw_age!r} is not a number"
+    if not math.isfinite(age) or age < 0:
+        return f"bone age {raw_age!r} is negative or not finite"
+    if age > MAX_AGE_MONTHS:
+        return f"bone age {raw_age} months is absurd (> {MAX_AGE_MONTHS:.0f})"
+    male = parse_sex(raw_sex)
+    if male is None:
+        return f"sex flag {raw_sex!r} is neither male nor female (True/False, 1/0, M/F)"
+    return age, male
+
+
+def read_labels(csv_path, images_dir, id_column=None, age_column=None, sex_column=None,
+                on_bad: str = "error"):
+    """Validated records, skips, and the number of images without a CSV row."""
+    csv_path, images_dir = Path(csv_path), Path(images_dir)
+    if not csv_path.is_file():
+        raise InputError(f"{csv_path}: labels CSV not found")
+    if not images_dir.is_dir():
+        raise InputError(f"{images_dir}: image folder not found")
+    frame = _read_csv(csv_path)
     cols = list(frame.columns)
     id_col = _pick(cols, id_column, ID_ALIASES, "image id", csv_path)
     age_col = _pick(cols, age_column, AGE_ALIASES, "bone age", csv_path)
     sex_col = _pick(cols, sex_column, SEX_ALIASES, "sex", csv_path)
-
     records, skips, seen = [], [], {}
-
-    def bad(line, image_id, reason, file=None):
-        where = f"{csv_path} line {line}" + (f" (id {image_id})" if image_id else "")
-        if on_bad != "skip":
-            raise InputError(f"{where}: {reason}")
-        skips.append(Skip(line, image_id or None, file, reason))
-
     for i, row in enumerate(frame.itertuples(index=False)):
         line = i + 2
         row = dict(zip(cols, row, strict=True))
         image_id = str(row[id_col]).strip()
-        if not image_id:
-            bad(line, None, "empty image id")
-            continue
-        if image_id in seen:
-            bad(line, image_id, f"duplicate id (first on line {seen[image_id]})")
-            continue
-        seen[image_id] = line
-        raw_age = str(row[age_col]).strip()
-        try:
-            age = float(raw_age)
-        except ValueError:
-            bad(line, image_id, f"bone age {raw_age!r} is not a number")
-            continue
-        if not math.isfinite(age) or age < 0:
-            bad(line, image_id, f"bone age {raw_age!r} is negative or not finite")
-            continue
-        if age > MAX_AGE_MONTHS:
-            bad(line, image_id, f"bone age {raw_age} months is absurd (> {MAX_AGE_MONTHS:.0f})")
-            continue
-        male = parse_sex(row[sex_col])
-        if male is None:
-            bad(line, image_id, f"sex flag {row[sex_col]!r} is neither male nor female "
-                                f"(True/False, 1/0, M/F)")
-            continue
-        path = _find_image(images_dir, image_id)
-        if path is None:
-            bad(line, image_id, f"no image {image_id}.png/.jpg in {images_dir}")
-            continue
-        records.append(Record(line, image_id, age, male, path))
-
+        checked = _check_row(image_id, str(row[age_col]).strip(), row[sex_col], seen)
+        path = _find_image(images_dir, image_id) if not isinstance(checked, str) else None
+        if not isinstance(checked, str) and path is None:
+            checked = f"no image {image_id}.png/.jpg in {images_dir}"
+        if isinstance(checked, str):
+            where = f"{csv_path} line {line}" + (f" (id {image_id})" if image_id else "")
+            if on_bad != "skip":
+                raise InputError(f"{where}: {checked}")
+            skips.append(Skip(line, image_id or None, None, checked))
+        else:
+            records.append(Record(line, image_id, *checked, path))
+        if image_id and image_id not in seen:
+            seen[image_id] = line
     listed = {r.path.name for r in records} | {s.file for s in skips if s.file}
     on_disk = [p for p in images_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
     unlisted = sum(1 for p in on_disk if p.name not in listed and p.stem not in seen)

@@ -43,15 +43,20 @@ def _floor_label(real: dict, name: str) -> str:
 
 def metrics_figures(*, table, real, fig2a, fig2b) -> None:
     """Fig 2a and 2b from the gathered `table` (metrics.tsv) and `real` (real.json)."""
-    plt = pyplot()
-    real_json = real
-    table = pd.read_csv(table, sep="\t")
-    real = json.loads(Path(real_json).read_text())
-    rv, skipped = real["values"], {**real.get("skipped", {})}
-    for s in table.get("skipped", pd.Series(dtype=str)).dropna():
+    frame = pd.read_csv(table, sep="\t")
+    reference = json.loads(Path(real).read_text())
+    skipped = {**reference.get("skipped", {})}
+    for s in frame.get("skipped", pd.Series(dtype=str)).dropna():
         for name in str(s).split(","):
             if name:
                 skipped.setdefault(name, "weights absent")
+    _fig2a(frame, reference, skipped, fig2a)
+    _fig2b(frame, reference, skipped, fig2b)
+
+
+def _fig2a(table, real, skipped, out_png) -> None:
+    plt = pyplot()
+    rv = real["values"]
     fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
     for ax, (col, title, name) in zip(axes.flat, PANELS, strict=True):
         ax.set_title(title, fontsize=10, pad=12)
@@ -78,9 +83,13 @@ def metrics_figures(*, table, real, fig2a, fig2b) -> None:
     fig.suptitle("GAN metrics over training (G_ema snapshots; bands: growth phases, labelled "
                  "by resolution)", fontsize=11)
     fig.tight_layout()
-    save_figure(fig2a, fig)
+    save_figure(out_png, fig)
     plt.close(fig)
 
+
+def _fig2b(table, real, skipped, out_png) -> None:
+    plt = pyplot()
+    rv = real["values"]
     levels = sorted((int(c.split("_")[1]) for c in table if c.startswith("swd_")
                      and c != "swd_avg"), reverse=True)
     fig, ax = plt.subplots(figsize=(8, 5))
@@ -105,7 +114,7 @@ def metrics_figures(*, table, real, fig2a, fig2b) -> None:
         ax.legend(fontsize=8, ncol=2)
     ax.set_title("Sliced Wasserstein distance per Laplacian-pyramid level", fontsize=11, pad=14)
     fig.tight_layout()
-    save_figure(fig2b, fig)
+    save_figure(out_png, fig)
     plt.close(fig)
 
 
