@@ -8,6 +8,11 @@ min_version("9")
 configfile: "config.yaml"
 
 
+# With --sdm apptainer every rule runs in this image (build it first: README, "Software on
+# the cluster"); with --sdm conda each rule in its envs/*.yaml.
+container: "containers/latentage.sif"
+
+
 report: "workflow/report/workflow.rst"
 
 

@@ -1,15 +1,24 @@
-"""CI: did the SLURM run go through sbatch as profiles/slurm asks, and does it match a local run?
+"""CI: did the runs go through sbatch as profiles/slurm asks, and do they match local runs?
 
-Every job's SLURM log (logs/slurm/rule_<rule>/…/<jobid>.log, kept by the profile) names its
-job id; sacct must list each as COMPLETED, with 4 GPUs (gres/gpu=4, type v100) on every
-growth phase and one GPU on the labelling and metric jobs. Then the two runs' results must
-agree: the same data, networks, labels, metrics and analysis numbers.
+--slurm/--local: every job's SLURM log (logs/slurm/rule_<rule>/…/<jobid>.log, or
+<jobid>_<task>.log for a job array, kept by the profile) names its job id; sacct must list each
+as COMPLETED, with the GPUs (and, for the growth phases, their model) and the CPUs that the
+profile (plus the CI overlay) asks for: gpu × cpus_per_gpu for a GPU rule, the rule's threads
+for a CPU rule. The label shards must have gone as one job array. Then the two runs' results
+must agree: the same data, networks, labels, metrics and analysis numbers.
+
+--timelimit/--timelimit-local: a growth phase with a two-minute runtime was warned by SIGTERM,
+saved, and resumed on the rule's retries (two or more SLURM jobs for it), and its final weights
+equal an uninterrupted local run's bit for bit.
+
+--srun: the 4² phase ran as two SLURM tasks started by srun and matches the local run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,49 +26,95 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+import yaml
 
-GPU_RULES = {"train_phase": 4, "train_cnn": 1, "label_shard": 1, "snapshot_metrics": 1,
-             "real_metrics": 1}
+REPO = Path(__file__).resolve().parents[1]
 
 
 def slurm_jobs(run: Path) -> dict[str, str]:
-    """job id → rule, from the per-job SLURM logs."""
+    """job id (`123`, or `123_4` for task 4 of an array) → rule, from the per-job SLURM logs."""
     jobs = {}
     for log in (run / "logs/slurm").rglob("*.log"):
         rule = next((p.name.removeprefix("rule_") for p in log.parents
                      if p.name.startswith("rule_")), None)
-        if rule and log.stem.isdigit():
+        if rule and re.fullmatch(r"\d+(_\d+)?", log.stem):
             jobs[log.stem] = rule
     return jobs
 
 
 def sacct(ids) -> dict[str, dict]:
     out = subprocess.run(["sacct", "-X", "-P", "-n", "-j", ",".join(ids), "-o",
-                          "JobID,JobName,State,AllocTRES,Elapsed"],
+                          "JobID,JobName,State,AllocTRES,AllocCPUS,Elapsed"],
                          capture_output=True, text=True, check=True).stdout
     rows = {}
     for line in out.splitlines():
-        jobid, name, state, tres, elapsed = line.split("|")
-        rows[jobid] = {"name": name, "state": state, "tres": tres, "elapsed": elapsed}
+        jobid, name, state, tres, cpus, elapsed = line.split("|")
+        rows[jobid] = {"name": name, "state": state, "tres": tres, "cpus": int(cpus),
+                       "elapsed": elapsed}
     return rows
 
 
-def check_slurm(run: Path) -> None:
+def profile(overlay: Path) -> dict:
+    """profiles/slurm with a CI overlay on top (an overlay replaces whole top-level keys)."""
+    merged = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())
+    merged.update(yaml.safe_load(overlay.read_text()))
+    return merged
+
+
+def rule_threads() -> dict[str, int]:
+    """`threads:` of every rule that sets one (Snakemake's default is 1)."""
+    threads = {}
+    for smk in (REPO / "workflow/rules").glob("*.smk"):
+        rule = None
+        for line in smk.read_text().splitlines():
+            if m := re.match(r"rule (\w+):", line):
+                rule = m[1]
+            elif rule and (m := re.match(r"\s+threads:\s*(\d+)\s*$", line)):
+                threads[rule] = int(m[1])
+    return threads
+
+
+def expected(rule: str, prof: dict, threads: dict[str, int]) -> tuple[int, int, str | None]:
+    """GPUs, CPUs and GPU model SLURM should have granted a job of `rule`."""
+    res = {**prof.get("default-resources", {}), **prof.get("set-resources", {}).get(rule, {})}
+    gpus = int(res.get("gpu", 0))
+    if gpus:
+        cpus = gpus * int(res["cpus_per_gpu"])
+    else:
+        cpus = int(prof.get("set-threads", {}).get(rule, threads.get(rule, 1)))
+    return gpus, cpus, res.get("gpu_model")
+
+
+def check_jobs(run: Path, overlay: Path, min_jobs: int) -> tuple[dict[str, str], dict[str, str]]:
+    """Print every SLURM job of a run and check its GPUs and CPUs; (job → rule, job → state)."""
     jobs = slurm_jobs(run)
-    rules = sorted(set(jobs.values()))
-    assert "train_phase" in rules and len(jobs) >= 30, f"too few SLURM jobs: {jobs}"
+    assert len(jobs) >= min_jobs, f"{run}: too few SLURM jobs: {jobs}"
     acct = sacct(sorted(jobs))
-    print(f"{'JobID':>6}  {'rule':<24} {'State':<10} {'Elapsed':<9} AllocTRES")
-    for jobid in sorted(jobs, key=int):
-        a = acct.get(jobid)
-        assert a is not None, f"sacct does not know job {jobid} ({jobs[jobid]})"
-        print(f"{jobid:>6}  {jobs[jobid]:<24} {a['state']:<10} {a['elapsed']:<9} {a['tres']}")
-        assert a["state"] == "COMPLETED", f"job {jobid} ({jobs[jobid]}): {a['state']}"
-        want = GPU_RULES.get(jobs[jobid], 0)
-        if want:
-            assert f"gres/gpu={want}" in a["tres"], f"job {jobid} ({jobs[jobid]}): {a['tres']}"
-        if jobs[jobid] == "train_phase":
-            assert "gres/gpu:v100=4" in a["tres"], a["tres"]
+    prof, threads = profile(overlay), rule_threads()
+    print(f"{'JobID':>8}  {'rule':<22} {'State':<10} {'Elapsed':<9} {'CPUs':>4}  AllocTRES")
+    for jobid in sorted(jobs, key=lambda j: [int(x) for x in j.split("_")]):
+        rule, a = jobs[jobid], acct.get(jobid)
+        assert a is not None, f"sacct does not know job {jobid} ({rule})"
+        print(f"{jobid:>8}  {rule:<22} {a['state']:<10} {a['elapsed']:<9} {a['cpus']:>4}  "
+              f"{a['tres']}")
+        gpus, cpus, model = expected(rule, prof, threads)
+        if gpus:
+            assert f"gres/gpu={gpus}" in a["tres"], f"job {jobid} ({rule}): {a['tres']}"
+            if model:
+                assert f"gres/gpu:{model}={gpus}" in a["tres"], f"job {jobid}: {a['tres']}"
+        else:
+            assert "gres/gpu" not in a["tres"], f"CPU job {jobid} ({rule}) got GPUs"
+        assert a["cpus"] == cpus, f"job {jobid} ({rule}): {a['cpus']} CPUs, profile asks {cpus}"
+    return jobs, {j: acct[j]["state"] for j in jobs}
+
+
+def check_slurm(run: Path) -> None:
+    jobs, states = check_jobs(run, REPO / ".ci/slurm/config.yaml", min_jobs=30)
+    bad = {j: s for j, s in states.items() if s != "COMPLETED"}
+    assert not bad, f"jobs that did not complete: {bad}"
+    shards = [j for j, r in jobs.items() if r == "label_shard"]
+    assert shards and all("_" in j for j in shards), f"label shards not one job array: {shards}"
+    assert len({j.split("_")[0] for j in shards}) == 1, f"label shards in several arrays: {shards}"
     counts = pd.Series(list(jobs.values())).value_counts()
     print("CI: jobs through sbatch per rule: " + ", ".join(f"{r} {n}" for r, n in counts.items()))
     reports = sorted((run / "logs/slurm").glob("efficiency_report_*.csv"))
@@ -67,6 +122,47 @@ def check_slurm(run: Path) -> None:
     eff = pd.read_csv(reports[-1])
     print(f"CI: efficiency report {reports[-1].name}: {len(eff)} job steps, median CPU "
           f"efficiency {eff['CPU Efficiency (%)'].median():.0f} %")
+
+
+def check_timelimit(run: Path, local: Path) -> None:
+    jobs, states = check_jobs(run, REPO / ".ci/timelimit/config.yaml", min_jobs=4)
+    res8 = sorted((j for j in jobs if Path(run, "logs/slurm/rule_train_phase/8", f"{j}.log")
+                   .exists()), key=int)
+    assert len(res8) >= 2, f"the 8² phase ran as {len(res8)} job(s): no time limit reached"
+    assert states[res8[-1]] == "COMPLETED", f"last 8² job {res8[-1]}: {states[res8[-1]]}"
+    log = (run / "logs/gan/res8.log").read_text()
+    stops = log.count("stopped by SIGTERM")
+    resumes = log.count("(resumed at ")
+    print(f"CI: the 8² phase took {len(res8)} SLURM jobs ({', '.join(res8)}: "
+          f"{', '.join(states[j] for j in res8)}); its log: {stops} stop(s) by SIGTERM, "
+          f"{resumes} resume(s)")
+    assert stops >= 1 and resumes >= 1, "no SIGTERM stop and resume in logs/gan/res8.log"
+    _same_weights(run, local, "results/gan/res8/checkpoint.pt", exact=True)
+    print("CI: the resumed 8² phase equals the uninterrupted local run bit for bit")
+
+
+def check_srun(run: Path, local: Path) -> None:
+    jobs, states = check_jobs(run, REPO / ".ci/srun/config.yaml", min_jobs=2)
+    bad = {j: s for j, s in states.items() if s != "COMPLETED"}
+    assert not bad, f"jobs that did not complete: {bad}"
+    log = (run / "logs/gan/res4.log").read_text()
+    assert "launching 2 processes: srun --ntasks=2" in log, "the 4² phase did not start srun"
+    assert "2 process(es) on cpu" in log, log[-2000:]
+    # two ranks sum gradients in another order than one process: float rounding only
+    _same_weights(run, local, "results/gan/res4/checkpoint.pt", exact=False)
+    print(f"CI: the 4² phase as two srun tasks ({len(jobs)} SLURM jobs) matches the local run")
+
+
+def _same_weights(a: Path, b: Path, rel: str, exact: bool) -> None:
+    wa = torch.load(a / rel, weights_only=True, map_location="cpu")
+    wb = torch.load(b / rel, weights_only=True, map_location="cpu")
+    for net in ("G", "D", "G_ema"):
+        for key in wa[net]:
+            x, y = wa[net][key], wb[net][key]
+            if exact:
+                assert torch.equal(x, y), f"{rel} {net}.{key} differs"
+            else:
+                close(x, y, f"{rel} {net}.{key}", rtol=1e-4, atol=2e-5)
 
 
 def close(a, b, what: str, rtol=1e-4, atol=1e-6) -> None:
@@ -117,11 +213,19 @@ def _numbers(obj, skip) -> list[float]:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--slurm", type=Path, required=True)
-    p.add_argument("--local", type=Path, required=True)
+    p.add_argument("--slurm", type=Path)
+    p.add_argument("--local", type=Path)
+    p.add_argument("--timelimit", type=Path)
+    p.add_argument("--timelimit-local", type=Path)
+    p.add_argument("--srun", type=Path)
     args = p.parse_args()
-    check_slurm(args.slurm)
-    compare(args.slurm, args.local)
+    if args.slurm:
+        check_slurm(args.slurm)
+        compare(args.slurm, args.local)
+    if args.timelimit:
+        check_timelimit(args.timelimit, args.timelimit_local)
+    if args.srun:
+        check_srun(args.srun, args.timelimit_local)
     return 0
 
 

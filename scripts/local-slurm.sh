@@ -13,7 +13,10 @@
 # accounted (sacct shows gres/gpu) and run — on the CPU. Accounting (slurmdbd on MariaDB)
 # gives `sacct`, which the Snakemake executor uses for job status and its efficiency report.
 #
-# Settings (environment): GPUS=4 GPU_MODEL=v100 ACCOUNT=latentage PARTITION=debug
+# Settings (environment): GPUS=4 GPU_MODEL=v100 ACCOUNT=latentage PARTITION=debug, and
+# CPUS / MEMORY_MB: what the node advertises (default: what slurmd detects). CI advertises
+# more than the machine has (SlurmdParameters=config_overrides), so the profile's real
+# per-rule CPU and memory requests are scheduled and can be checked with sacct.
 set -euo pipefail
 
 GPUS=${GPUS:-4}
@@ -79,8 +82,15 @@ install_packages() {
 
 configure() {
   local cpus memory
+  local overrides=""
   cpus=$(slurmd -C | grep -o 'CPUs=[0-9]*' | head -1 | cut -d= -f2)
   memory=$(slurmd -C | grep -o 'RealMemory=[0-9]*' | head -1 | cut -d= -f2)
+  memory=$((memory * 9 / 10))
+  if [ -n "${CPUS:-}" ] || [ -n "${MEMORY_MB:-}" ]; then
+    cpus=${CPUS:-$cpus}
+    memory=${MEMORY_MB:-$memory}
+    overrides="SlurmdParameters=config_overrides"
+  fi
   install -d -o slurm -g slurm "$STATE/ctld" "$STATE/d" "$LOGS"
   install -d -o slurm -g slurm "$RUN"
   install -d "$STATE/gpus"
@@ -113,7 +123,8 @@ AccountingStorageEnforce=associations
 AccountingStorageTRES=gres/gpu,gres/gpu:$GPU_MODEL
 JobAcctGatherType=jobacct_gather/linux
 GresTypes=gpu
-NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$((memory * 9 / 10)) Gres=gpu:$GPU_MODEL:$GPUS State=UNKNOWN
+$overrides
+NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$memory Gres=gpu:$GPU_MODEL:$GPUS State=UNKNOWN
 PartitionName=$PARTITION Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
 CONF
   cat >"$ETC/gres.conf" <<CONF

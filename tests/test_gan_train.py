@@ -173,13 +173,21 @@ def test_checkpoints_hold_only_cpu_tensors_and_load_into_a_new_state(data, phase
 
 def test_stop_and_resume_is_bit_identical(data, phase4, tmp_path):
     run_phase(8, data, tmp_path / "a", phase4)
+    first = []
     with pytest.raises(Stopped, match="rerun to resume"):
-        run_phase(8, data, tmp_path / "b", phase4, _stop_at_kimg=0.33)
+        run_phase(8, data, tmp_path / "b", phase4, _stop_at_kimg=0.33, log=first.append)
     assert (tmp_path / "b/.progress/progress.pt").is_file()
     assert not (tmp_path / "b/checkpoint.pt").exists()
     logs = []
     run_phase(8, data, tmp_path / "b", phase4, log=logs.append)
     assert any("resuming from" in line for line in logs)
+    # Snakemake deletes the rule's log before each attempt: the resumed attempt repeats the
+    # earlier one's lines (its ticks and its stop), so the final log tells the whole phase
+    stop = next(line for line in first if "stopped by a stop request" in line)
+    assert logs.index(stop) < logs.index("--- this attempt ---")
+    assert [line for line in first if line.startswith("kimg")] == \
+        [line for line in logs[:logs.index("--- this attempt ---")] if line.startswith("kimg")]
+    assert not (tmp_path / "b/.progress").exists()
     a, sa = _weights(tmp_path / "a/checkpoint.pt")
     b, sb = _weights(tmp_path / "b/checkpoint.pt")
     _assert_identical(a, b)
@@ -223,6 +231,35 @@ def test_sigusr1_saves_progress_and_a_rerun_finishes(data, tmp_path):
     assert ckpt.load(out / "checkpoint.pt")["nimg"] >= 8_000
 
 
+def test_sigterm_to_every_process_of_a_torchrun_phase_saves_and_a_rerun_resumes(data, tmp_path):
+    """What SLURM's --signal=TERM@300 does to a multi-GPU growth phase: SIGTERM to every
+    process of the job step (torchrun and both ranks; here gloo on the CPU). The ranks agree to
+    stop, rank 0 saves, torchrun exits non-zero (Snakemake's retry), and a rerun resumes."""
+    settings = tiny(schedule={"total_kimg": 8.0})
+    run_phase(4, data, tmp_path / "res4", settings=settings)
+    out = tmp_path / "res8"
+    cmd = _cli(data, tmp_path / "res4/checkpoint.pt", out, settings)
+    cmd = [cmd[0], "--nproc", "2", *cmd[1:]]
+    env = {**os.environ, "LATENTAGE_CPU_DDP": "1", "CUDA_VISIBLE_DEVICES": "",
+           "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env, start_new_session=True)
+    deadline = time.time() + 180
+    while not (out / ".progress/stats.jsonl").exists():
+        assert proc.poll() is None and time.time() < deadline, proc.stdout.read()
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGTERM)
+    text, _ = proc.communicate(timeout=120)
+    assert proc.returncode != 0, text
+    assert "launching 2 processes" in text and "stopped by SIGTERM" in text, text
+    saved = ckpt.load(out / ".progress/progress.pt")
+    assert 0 < saved["nimg"] < 8_000
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "resuming from" in done.stdout + done.stderr
+    assert ckpt.load(out / "checkpoint.pt")["nimg"] >= 8_000
+
+
 def test_huge_learning_rate_is_restored_then_stops_with_a_clear_error(data, tmp_path):
     settings = tiny(schedule={"lrate_dict": {8: 1.0e6}}, max_restores=2, fade_stretch=1.5)
     run_phase(4, data, tmp_path / "res4", settings=settings)
@@ -235,6 +272,16 @@ def test_huge_learning_rate_is_restored_then_stops_with_a_clear_error(data, tmp_
     assert "fade into 8 now 0.3 kimg" in restores[0]  # stretched by 1.5
     assert "fade into 8 now 0.38 kimg" in restores[1]  # 0.45 capped at 95 % of the phase
     assert not (tmp_path / "res8/checkpoint.pt").exists()
+    # a retry of the job stops at once instead of training into the same wall again ...
+    logs.clear()
+    with pytest.raises(DivergenceError, match="diverged before with these gan settings"):
+        run_phase(8, data, tmp_path / "res8", tmp_path / "res4/checkpoint.pt",
+                  settings=settings, log=logs.append)
+    assert logs == []
+    # ... until the settings change (here the learning rate)
+    fixed = tiny(schedule={"lrate_dict": {8: 1.0e-3}}, max_restores=2)
+    with pytest.raises(LatentageError, match="trained with other gan settings"):
+        run_phase(8, data, tmp_path / "res8", tmp_path / "res4/checkpoint.pt", settings=fixed)
 
 
 def _flaky_loss(monkeypatch, bad_call: int):

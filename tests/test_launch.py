@@ -11,24 +11,42 @@ from conftest import BIN
 
 from latentage import device as dev
 from latentage.cli import _without_nproc
-from latentage.launch import plan, torchrun_argv
+from latentage.launch import plan, srun_argv, torchrun_argv
 
 
 def test_plan():
-    kw = {"granted": 0, "force_cpu": False, "inside_torchrun": False}
+    kw = {"granted": 0, "force_cpu": False, "inside": False}
     assert plan(4, cuda_devices=4, **kw) == "torchrun"
     assert plan(4, cuda_devices=8, **kw) == "torchrun"
     assert plan(4, cuda_devices=0, **kw) == "single"
     assert plan(4, cuda_devices=0, **{**kw, "force_cpu": True}) == "torchrun"
-    assert plan(4, cuda_devices=4, **{**kw, "inside_torchrun": True}) == "single"
+    assert plan(4, cuda_devices=4, **{**kw, "inside": True}) == "single"
     assert plan(1, cuda_devices=4, **kw) == "single"
+
+
+def test_plan_srun():
+    kw = {"force_cpu": False, "inside": False, "launcher": "srun"}
+    assert plan(4, cuda_devices=1, granted=4, **kw) == "srun"    # one GPU visible per task
+    assert plan(4, cuda_devices=0, granted=0, **kw) == "single"
+    assert plan(4, cuda_devices=0, granted=0, **{**kw, "force_cpu": True}) == "srun"
+    assert plan(4, cuda_devices=1, granted=4, **{**kw, "inside": True}) == "single"
+    with pytest.raises(dev.DeviceError, match="SLURM granted 4 GPU.*CUDA sees none"):
+        plan(4, cuda_devices=0, granted=4, **kw)
+
+
+def test_srun_argv_starts_one_task_per_gpu():
+    cmd = srun_argv(4, ["train-phase", "--res", "8"], gpus=True)
+    assert cmd[:5] == ["srun", "--ntasks=4", "--kill-on-bad-exit=1",
+                       "--export=ALL,LATENTAGE_SRUN=1", "--gpus-per-task=1"]
+    assert cmd[-4:] == ["latentage", "train-phase", "--res", "8"]
+    assert "--gpus-per-task=1" not in srun_argv(2, ["x"], gpus=False)
 
 
 def test_granted_gpus_that_cuda_cannot_see_are_an_error():
     with pytest.raises(dev.DeviceError, match="SLURM granted 4 GPU.*CUDA sees 2"):
-        plan(4, cuda_devices=2, granted=4, force_cpu=False, inside_torchrun=False)
+        plan(4, cuda_devices=2, granted=4, force_cpu=False, inside=False)
     with pytest.raises(dev.DeviceError, match="CUDA sees 0"):
-        plan(4, cuda_devices=0, granted=4, force_cpu=True, inside_torchrun=False)
+        plan(4, cuda_devices=0, granted=4, force_cpu=True, inside=False)
 
 
 @pytest.mark.parametrize("env, granted", [
@@ -108,3 +126,29 @@ def test_cpu_ddp_twin_launches_n_processes():
     assert proc.returncode == 0, proc.stderr
     assert "launching 2 processes" in proc.stderr
     assert proc.stdout.count("bench phantom:") == 2
+
+
+def test_slurm_tasks_map_to_torch_distributed_ranks():
+    from latentage.gan.distributed import SRUN_ENV, launch_rank, slurm_tasks
+
+    env = {SRUN_ENV: "1", "SLURM_NTASKS": "8", "SLURM_PROCID": "5", "SLURM_LOCALID": "1",
+           "SLURM_JOB_ID": "123456", "SLURM_STEP_NODELIST": "gpu07"}
+    assert slurm_tasks(env) == {"RANK": "5", "LOCAL_RANK": "1", "WORLD_SIZE": "8",
+                                "MASTER_ADDR": "gpu07", "MASTER_PORT": str(29500 + 3456)}
+    assert slurm_tasks({**env, SRUN_ENV: "0"}) is None          # an ordinary SLURM job
+    assert slurm_tasks({**env, "SLURM_NTASKS": "1"}) is None    # one task: nothing to join
+    assert slurm_tasks({**env, "WORLD_SIZE": "8"}) is None      # torchrun set it up already
+    assert launch_rank(env) == 5 and launch_rank({"RANK": "3"}) == 3 and launch_rank({}) == 0
+
+
+@pytest.mark.parametrize("nodelist, host", [
+    ("gpu07", "gpu07"), ("a1,b2", "a1"), ("gpu[03-05,07],cpu1", "gpu03"),
+    ("node[12,14]", "node12"), ("n[1-4]", "n1"),
+])
+def test_first_host_of_a_node_list_without_scontrol(monkeypatch, nodelist, host):
+    import shutil
+
+    from latentage.gan.distributed import first_host
+
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert first_host(nodelist) == host

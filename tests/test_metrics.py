@@ -11,12 +11,12 @@ import torch
 
 from latentage.config import build
 from latentage.errors import InputError
-from latentage.metrics import REGISTRY
 from latentage.metrics import inception as inc
 from latentage.metrics import swd as swdm
 from latentage.metrics.frechet import frechet_distance, frechet_distance_features
 from latentage.metrics.inception_score import inception_score
 from latentage.metrics.nearest_neighbours import knn
+from latentage.metrics.registry import REGISTRY
 
 # ---------------------------------------------------------------- Fréchet distance
 

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from latentage.config import build
-from latentage.metrics import REGISTRY
 from latentage.metrics.ms_ssim import pair_ms_ssim
+from latentage.metrics.registry import REGISTRY
 
 # (res, seed) → the reference's MS-SSIM of pairs 0 (noisy copy), 1 (unrelated), 2 (shifted)
 REFERENCE = {

@@ -74,12 +74,14 @@ def select_device(local_rank: int = 0, env=None, log=None) -> torch.device:
             f"Set {FAKE_GPUS_ENV}=1 only on a test cluster whose GPUs are not real")
     if visible == 0:
         return torch.device("cpu")
-    if local_rank >= visible:
+    # one GPU visible per process (srun binds a GPU to each task): that one; else one per rank
+    index = 0 if visible == 1 else local_rank
+    if index >= visible:
         raise DeviceError(f"process {local_rank} needs GPU {local_rank} but CUDA sees {visible}")
-    problem = unsupported_arch(local_rank)
+    problem = unsupported_arch(index)
     if problem:
         raise DeviceError(problem)
-    device = torch.device("cuda", local_rank)
+    device = torch.device("cuda", index)
     torch.cuda.set_device(device)
     return device
 

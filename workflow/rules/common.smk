@@ -32,6 +32,7 @@ _SECTIONS = [
     "data.phantom",
     "gan",
     "cnn",
+    "cnn.second_opinion",
     "latent",
     "metrics",
     "metrics.nearest_neighbours",
@@ -42,6 +43,10 @@ _SECTIONS = [
 ]
 _SETTINGS = {s: lc.step_settings(config, s) for s in _SECTIONS}
 RUNTIME = {s: parts[1] for s, parts in _SETTINGS.items()}
+# the second-opinion CNN: the first's settings with its own backbone and its own seed stream
+SECOND_CNN = config["cnn"]["second_opinion"]["n"] > 0
+SECOND_CNN_SETTINGS = lc.second_cnn_settings(config)
+SECOND_CNN_SEED = lc.second_cnn_seed(config)
 
 
 def settings(section):
@@ -88,10 +93,22 @@ def prev_flag(wildcards, input):
 
 
 def launcher(wildcards, resources):
-    """One process per GPU of the job (torchrun, NCCL) where the GPUs are visible; one
-    process otherwise (see latentage/launch.py)."""
+    """One process per GPU of the job where the GPUs are visible, one process otherwise (see
+    latentage/launch.py): torchrun on one node, or SLURM tasks started by srun where the
+    profile asks for them (`mpi: "srun"`, the multi-node layout)."""
     gpus = int(getattr(resources, "gpu", 0) or 0)
-    return f"latentage --nproc {gpus}" if gpus > 1 else "latentage"
+    if gpus <= 1:
+        return "latentage"
+    via = " --launcher srun" if getattr(resources, "mpi", None) == "srun" else ""
+    return f"latentage --nproc {gpus}{via}"
+
+
+def retries(n):
+    """`n` retries where Snakemake schedules the jobs, none inside a cluster job. A growth
+    phase stopped at its time limit must come back as a new SLURM job; the Snakemake inside
+    the old job would otherwise restart it in the allocation that is about to end (a rule's
+    `retries` overrides the `--retries 0` the executor passes to that process)."""
+    return n if workflow.is_main_process else 0
 
 
 def final_generator():
@@ -129,6 +146,8 @@ def final_outputs():
     targets += phase_checkpoints()
     targets += ["results/figures/fig1a_growth.png", "results/figures/fig1b_samples.png"]
     targets += ["results/cnn/eval.json", "results/figures/cnn_eval.png"]
+    if SECOND_CNN:
+        targets += ["results/cnn/agreement.json", "results/figures/cnn_agreement.png"]
     targets += ["results/latent/z.npy", "results/latent/labels.parquet"]
     targets += ["results/figures/latent_age_distribution.png"]
     targets += ["results/metrics/metrics.tsv", "results/metrics/real.json"]
@@ -142,6 +161,7 @@ def final_outputs():
     ]
     targets += ["results/analysis/axes.json", "results/figures/attribute_edits.png"]
     targets += ["results/analysis/atlas/atlas.json", "results/figures/atlas.png"]
+    targets += ["results/summary.json", "results/summary.md"]
     if config["data"]["source"] == "phantom":
         targets.append("results/data/phantom_sheet.png")
     return targets

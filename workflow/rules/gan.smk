@@ -20,6 +20,10 @@ rule train_phase:
         "logs/gan/res{res}.log",
     benchmark:
         "benchmarks/gan/res{res}.tsv"
+    # A phase stopped at its SLURM time limit (SIGTERM: progress saved) resumes on the next
+    # attempt; a phase that diverged refuses at once (diverged.json), so spare attempts cost
+    # little. runtime × (retries + 1) must cover the phase (README, time limits).
+    retries: retries(10)
     conda:
         "../../envs/torch.yaml"
     threads: 2

@@ -56,6 +56,7 @@ def describe_phase(res: int, gan, log=print) -> None:
 
 def _train_phase(args) -> None:
     from latentage.config import from_json
+    from latentage.gan.distributed import launch_rank
     from latentage.gan.train_phase import PhaseOutputs, train_phase
 
     gan = from_json("gan", *args.settings)
@@ -64,7 +65,8 @@ def _train_phase(args) -> None:
 
         raise ConfigError("config key gan.max_res: give the final resolution in --settings (the "
                           "workflow fills it in from data.max_res)")
-    describe_phase(args.res, gan)
+    if launch_rank() == 0:  # one process per GPU: the first one speaks for all
+        describe_phase(args.res, gan)
     if args.dry_run:
         return
     outputs = PhaseOutputs(args.checkpoint, args.stats, args.fakes, args.ticks, args.snapshots)

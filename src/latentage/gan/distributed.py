@@ -1,4 +1,5 @@
-"""Data-parallel training across processes (torchrun): NCCL on GPUs, gloo on CPU.
+"""Data-parallel training across processes: NCCL on GPUs, gloo on CPU. Processes come from
+torchrun (one node) or from srun (one SLURM task per GPU, any number of nodes).
 
 Gradients are averaged with one flattened all_reduce per step rather than by wrapping the
 networks in DistributedDataParallel: the gradient penalty differentiates D twice, which DDP's
@@ -11,6 +12,9 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+
+# set by `latentage --nproc N --launcher srun` for the tasks it starts
+SRUN_ENV = "LATENTAGE_SRUN"
 
 
 @dataclass
@@ -29,10 +33,56 @@ class Dist:
         return self.world > 1
 
 
+def slurm_tasks(env=None) -> dict | None:
+    """torch.distributed's rank, local rank, world size and rendezvous for processes started as
+    SLURM tasks (`srun`, one task per GPU, one or more nodes), or None outside such a step."""
+    env = os.environ if env is None else env
+    ntasks = int(env.get("SLURM_NTASKS", env.get("SLURM_NPROCS", "1")) or 1)
+    if env.get(SRUN_ENV) != "1" or ntasks <= 1 or "WORLD_SIZE" in env:
+        return None
+    nodes = env.get("SLURM_STEP_NODELIST") or env.get("SLURM_JOB_NODELIST", "localhost")
+    return {"RANK": env["SLURM_PROCID"], "LOCAL_RANK": env.get("SLURM_LOCALID", "0"),
+            "WORLD_SIZE": str(ntasks), "MASTER_ADDR": first_host(nodes),
+            "MASTER_PORT": str(29500 + int(env.get("SLURM_JOB_ID", "0")) % 20000)}
+
+
+def launch_rank(env=None) -> int:
+    """This process's rank as its launcher (torchrun or srun) set it, before init()."""
+    env = os.environ if env is None else env
+    tasks = slurm_tasks(env)
+    return int(tasks["RANK"] if tasks else env.get("RANK", "0"))
+
+
+def first_host(nodelist: str) -> str:
+    """The first host of a SLURM node list: "gpu[03-05,07],cpu1" → "gpu03" (scontrol's
+    answer where it is there)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("scontrol"):
+        try:
+            out = subprocess.run(["scontrol", "show", "hostnames", nodelist],
+                                 capture_output=True, text=True, timeout=30).stdout.split()
+            if out:
+                return out[0]
+        except (OSError, subprocess.SubprocessError):
+            pass
+    head = nodelist.split(",")[0] if "[" not in nodelist.split(",")[0] else nodelist
+    if "[" not in head:
+        return head
+    prefix, rest = head.split("[", 1)
+    first = rest.split(",")[0].split("-")[0].rstrip("]")
+    return prefix + first
+
+
 def init() -> Dist:
-    """Join the process group torchrun set up (env RANK/WORLD_SIZE), or run alone."""
+    """Join the process group torchrun (RANK/WORLD_SIZE) or srun (SLURM_PROCID/NTASKS) set
+    up, or run alone."""
     from latentage.device import select_device
 
+    tasks = slurm_tasks()
+    if tasks:
+        os.environ.update(tasks)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     device = select_device(local_rank)

@@ -30,10 +30,13 @@ from latentage.gan import distributed as dist_
 from latentage.gan import resume
 from latentage.gan.data import Prefetcher, RealSampler
 from latentage.gan.images import save_grid
+from latentage.gan.resume import settings_digest
 from latentage.gan.schedule import Schedule, snapshot_name, split_minibatch
 from latentage.gan.train import TrainState, network_kwargs, train_step
+from latentage.io import write_json
 
 MIN_LOSS_SCALE = 2.0**-8  # an fp16 loss scale driven this low means the losses themselves blew up
+DIVERGED = "diverged.json"  # left in the progress folder by a phase that gave up
 
 
 class DivergenceError(LatentageError):
@@ -52,6 +55,35 @@ class PhaseOutputs:
     fakes: Path
     ticks: Path       # folder: one G_ema grid per tick, named by kimg
     snapshots: Path   # folder: G_ema snapshots, named by kimg (known to the DAG)
+
+
+ATTEMPTS_LOG = "attempts.log"
+
+
+def _silent(message: str) -> None:
+    pass
+
+
+class _AttemptLog:
+    """The phase's log, also kept in the progress folder: Snakemake deletes a rule's log
+    before each attempt, so a resumed attempt first repeats what the earlier ones wrote (their
+    SIGTERM stops, restores, speeds) and the rule's log ends up with the whole phase."""
+
+    def __init__(self, path: Path, log, replay: bool):
+        self.path, self._log = path, log
+        if replay and path.is_file():
+            log(f"--- earlier attempts of this phase (kept in {path}) ---")
+            for line in path.read_text().splitlines():
+                log(line)
+            log("--- this attempt ---")
+        elif not replay:
+            path.unlink(missing_ok=True)
+
+    def __call__(self, message: str) -> None:
+        self._log(message)
+        if self.path.parent.is_dir():  # gone once the phase is published
+            with self.path.open("a") as f:
+                f.write(message + "\n")
 
 
 class _Signals:
@@ -83,11 +115,29 @@ def train_phase(res: int, *, data, prev, outputs: PhaseOutputs, progress_dir, se
                 log=print, _stop_at_kimg: float | None = None) -> dict:
     """Train phase `res` of GanSettings `settings`; returns a summary. Raises Stopped after a
     signal (progress saved) and DivergenceError after too many restores."""
+    refuse_after_divergence(Path(progress_dir), settings, res)
     run = PhaseRun(res, data, prev, outputs, Path(progress_dir), settings, seed, log)
     try:
         return run.run(_stop_at_kimg)
+    except DivergenceError as exc:
+        if run.ctx.is_main:  # a retry of the job must not train into the same wall again
+            write_json(Path(progress_dir) / DIVERGED, {"settings_digest": settings_digest(settings),
+                                                      "error": str(exc)})
+        raise
     finally:
         run.data.close()
+
+
+def refuse_after_divergence(progress_dir: Path, gan, res: int) -> None:
+    """Stop at once where this phase already diverged with these settings (a job retry after
+    a DivergenceError); other settings, or deleting the progress folder, start it over."""
+    marker = progress_dir / DIVERGED
+    if marker.is_file():
+        saved = json.loads(marker.read_text())
+        if saved.get("settings_digest") == settings_digest(gan):
+            raise DivergenceError(f"phase {res} diverged before with these gan settings "
+                                  f"({saved.get('error', '')}); change them (the progress is "
+                                  f"then discarded) or delete {progress_dir} to try again")
 
 
 class PhaseRun:
@@ -99,6 +149,8 @@ class PhaseRun:
             res, outputs, progress_dir, gan, seed, log
         self.file = progress_dir / "progress.pt"
         self.ctx = dist_.init()
+        if not self.ctx.is_main:  # the first process logs for all (errors still reach stderr)
+            self.log = log = _silent
         self.precision = resolve_precision(gan.precision, self.ctx.device)
         if self.ctx.device.type == "cpu":
             torch.use_deterministic_algorithms(True)
@@ -120,6 +172,7 @@ class PhaseRun:
         if self.ctx.is_main:
             for sub in ("snapshots", "ticks"):
                 (progress_dir / sub).mkdir(parents=True, exist_ok=True)
+            self.log = log = _AttemptLog(progress_dir / ATTEMPTS_LOG, log, replay=self.resumed)
         dist_.barrier(self.ctx)
         self.last_good = self.file if self.resumed else (Path(prev) if res != 4 else None)
         self.initial = None if self.last_good else copy.deepcopy(self._state_dict(0.0))

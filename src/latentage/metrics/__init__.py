@@ -1,14 +1,3 @@
-"""GAN metrics over training (the study's Fig 2) and nearest-neighbour checks.
-
-A small registry, one short module per metric (base.py says what they share).
-"""
-
-from latentage.metrics.domain_fd import DomainFD
-from latentage.metrics.fid import FID
-from latentage.metrics.inception_score import InceptionScore
-from latentage.metrics.ms_ssim import MSSSIM
-from latentage.metrics.swd import SWD
-
-REGISTRY = {cls.name: cls for cls in (FID, InceptionScore, MSSSIM, SWD, DomainFD)}
-
-__all__ = ["REGISTRY"]
+"""GAN metrics over training (the study's Fig 2) and nearest-neighbour checks: one short module
+per metric, listed in `registry.REGISTRY` (imported only by the steps that measure, so the
+data steps' CLI needs no torch)."""

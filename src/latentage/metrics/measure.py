@@ -17,9 +17,9 @@ import torch.nn.functional as F
 
 from latentage import seeds
 from latentage.errors import InputError
-from latentage.metrics import REGISTRY
 from latentage.metrics.inception import MissingWeights, load_inception
 from latentage.metrics.nearest_neighbours import take_rows
+from latentage.metrics.registry import REGISTRY
 
 
 def read_reals(path) -> np.ndarray:
