@@ -215,3 +215,75 @@ def test_model_meta_normalisation_comes_from_the_backbone():
     model = BoneAgeNet.build("resnet10t", 64, False, None, False, 120.0, 40.0)
     assert model.meta.mean == pytest.approx(np.mean([0.485, 0.456, 0.406]))
     assert model.months(torch.tensor([0.0, 1.0])).tolist() == [120.0, 160.0]
+
+
+# ------------------------------------------------------------------ the second opinion
+
+
+def test_agreement_statistics_on_hand_computed_values():
+    """Two readers 3 months apart on four images: difference, bias, limits, Pearson r and
+    Lin's concordance checked against the definitions worked by hand."""
+    from latentage.cnn.cnn_agreement import agreement
+
+    a = np.array([60.0, 90.0, 120.0, 150.0])
+    b = a + np.array([2.0, 4.0, 2.0, 4.0])                 # second reads 3 ± 1 months older
+    out = agreement(a, b, [0.9, 0.2, 0.8, 0.1], [0.7, 0.4, 0.3, 0.2])
+    assert out["mean_abs_difference_months"] == pytest.approx(3.0)
+    assert out["bias_months"] == pytest.approx(3.0)
+    sd = np.std([2.0, 4.0, 2.0, 4.0], ddof=1)               # 1.1547
+    assert out["limits_of_agreement_months"] == pytest.approx([3 - 1.96 * sd, 3 + 1.96 * sd])
+    # Lin: 2·s_ab / (s_a² + s_b² + (ā − b̄)²), population moments
+    s_ab = np.mean((a - a.mean()) * (b - b.mean()))
+    ccc = 2 * s_ab / (a.var() + b.var() + 9.0)
+    assert out["concordance"] == pytest.approx(ccc) and out["concordance"] < out["pearson_r"]
+    # sexes: the readers agree on images 1, 2 and 4 (male, female, female)
+    assert out["sex_agreement"] == pytest.approx(0.75)
+    assert out["sex_kappa"] == pytest.approx(0.5)  # po 0.75, pe 0.5 → (0.75 − 0.5)/0.5
+    same = agreement(a, a, [0.9] * 4, [0.8] * 4)
+    assert same["concordance"] == pytest.approx(1.0) and same["sex_kappa"] is None
+
+
+def test_cnn_agreement_step_reads_the_labelled_latents_with_the_second_cnn(
+        trained, data, tiny_generator, tmp_path):
+    from latentage.cnn.cnn_agreement import cnn_agreement
+    from latentage.gan.checkpoint import load_generator
+    from latentage.latent.label_shard import label_range
+
+    out, _ = trained
+    first = BoneAgePredictor.from_checkpoint(out / "model.pt")
+    G, _ = load_generator(tiny_generator / "000002.pt")
+    labels, z = label_range(G, first, seed=3, start=0, stop=24, batch_size=8, resolution=32)
+    labels.to_parquet(tmp_path / "labels.parquet")
+    np.save(tmp_path / "z.npy", z)
+    second_dir = tmp_path / "second"
+    second_dir.mkdir()
+    train_cnn(images=data / "train/res32.npy", labels=data / "train/labels.parquet",
+              model=second_dir / "model.pt", history=second_dir / "history.jsonl",
+              settings=build("cnn", SMALL), seed=2, log=quiet)  # another random start
+    report = cnn_agreement(generator=tiny_generator / "000002.pt", first=out / "model.pt",
+                           second=second_dir / "model.pt", labels=tmp_path / "labels.parquet",
+                           z=tmp_path / "z.npy", test_images=data / "test/res32.npy",
+                           test_labels=data / "test/labels.parquet",
+                           out_json=tmp_path / "agreement.json", table=tmp_path / "t.parquet",
+                           figure=tmp_path / "a.png", n=20, batch_size=8,  # not a multiple
+                           log=quiet)
+    table = pd.read_parquet(tmp_path / "t.parquet")
+    assert list(table.idx) == list(range(20))
+    np.testing.assert_allclose(table.age_first, labels.age[:20])
+    # the second CNN's readings are its own predictions on G's images of those latents
+    second = BoneAgePredictor.from_checkpoint(second_dir / "model.pt")
+    with torch.no_grad():
+        direct = second(G(torch.from_numpy(z[:20]), 32))
+    np.testing.assert_allclose(table.age_second, direct["age"].numpy(), rtol=1e-5)
+    assert report["generated"]["n"] == 20 and report["real_test"]["n"] == 10
+    real = pd.read_parquet(data / "test/labels.parquet")
+    pred = first.predict_uint8(np.load(data / "test/res32.npy"))
+    assert report["real_test"]["first_vs_truth"]["mae_months"] == pytest.approx(
+        float(np.abs(pred["age"] - real.boneage).mean()), rel=1e-5)
+    assert json.loads((tmp_path / "agreement.json").read_text()) == report
+    with pytest.raises(InputError, match="at least cnn.second_opinion.n = 30"):
+        cnn_agreement(generator=tiny_generator / "000002.pt", first=out / "model.pt",
+                      second=second_dir / "model.pt", labels=tmp_path / "labels.parquet",
+                      z=tmp_path / "z.npy", test_images=data / "test/res32.npy",
+                      test_labels=data / "test/labels.parquet", out_json=tmp_path / "x.json",
+                      table=tmp_path / "x.parquet", figure=tmp_path / "x.png", n=30, log=quiet)

@@ -104,6 +104,30 @@ def test_mini_target_trains_and_evaluates_the_cnn(mini_run):
 
 
 @pytest.mark.slow
+def test_mini_target_has_a_second_opinion_and_a_summary_of_the_claims(mini_run):
+    ev = json.loads((mini_run / "results/cnn/eval.json").read_text())
+    assert ev["labels"] == "true age (phantom ground truth)"
+    agreement = json.loads((mini_run / "results/cnn/agreement.json").read_text())
+    table = pd.read_parquet(mini_run / "results/cnn/agreement.parquet")
+    labels = pd.read_parquet(mini_run / "results/latent/labels.parquet")
+    assert agreement["generated"]["n"] == len(table) == 2000
+    np.testing.assert_allclose(table.age_first, labels.age)
+    assert not np.allclose(table.age_first, table.age_second)  # another random start
+    summary = json.loads((mini_run / "results/summary.json").read_text())
+    lasso = json.loads((mini_run / "results/analysis/lasso.json").read_text())
+    walk = json.loads((mini_run / "results/analysis/age_walk/walk.json").read_text())
+    assert summary["cnn"]["test_mae_months"] == ev["test"]["mae_months"]
+    assert summary["lasso"]["holdout_r2"] == lasso["lasso"]["holdout"]["r2"]
+    assert summary["walk"]["spearman_rho"] == walk["spearman_rho"]["chain"]
+    assert summary["generated"]["age_p95_months"] == pytest.approx(
+        float(np.percentile(labels.age, 95)))
+    assert summary["second_opinion"]["generated_concordance"] == \
+        agreement["generated"]["concordance"]
+    text = (mini_run / "results/summary.md").read_text()
+    assert f"{ev['test']['mae_months']:.1f} months" in text and "A second CNN" in text
+
+
+@pytest.mark.slow
 def test_mini_target_fans_out_and_gathers_latent_labels(mini_run):
     latent = mini_run / "results/latent"
     z = np.load(latent / "z.npy")
@@ -202,7 +226,8 @@ def test_deleting_one_shard_reruns_only_that_shard_and_what_follows(mini_run):
         proc = _snakemake(mini_run, "-n", "--configfile", "tests/mini/config.yaml")
         assert _job_counts(proc) == {"gather_labels": 1, "latent_age_distribution": 1,
                                      "lasso": 1, "age_walk": 1, "attribute_axes": 1, "atlas": 1,
-                                     "all": 1, "total": 7}, proc.stdout
+                                     "cnn_agreement": 1, "summary": 1, "all": 1,
+                                     "total": 9}, proc.stdout
     finally:
         (mini_run / shard).write_bytes(original)
     proc = _snakemake(mini_run, "-n", "--configfile", "tests/mini/config.yaml")
@@ -218,14 +243,49 @@ def test_editing_one_config_value_reruns_only_what_depends_on_it(mini_run):
     # keep the key order: Snakemake compares params by their repr
     (mini_run / "edited.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     proc = _snakemake(mini_run, "-n", "--configfile", "edited.yaml")
-    # the CNN and everything it labels or measures; no data preparation, no GAN phase
+    # the CNNs (the second opinion is trained with the same settings) and everything they
+    # label or measure; no data preparation, no GAN phase
     assert _job_counts(proc) == {"train_cnn": 1, "evaluate_cnn": 1, "label_shard": 4,
                                  "gather_labels": 1, "latent_age_distribution": 1,
                                  "real_metrics": 1, "snapshot_metrics": 8, "gather_metrics": 1,
                                  "metrics_figures": 1, "nearest_neighbours": 1, "lasso": 1,
-                                 "age_walk": 1, "attribute_axes": 1, "atlas": 1, "all": 1,
-                                 "total": 25}, proc.stdout
+                                 "age_walk": 1, "attribute_axes": 1, "atlas": 1,
+                                 "train_second_cnn": 1, "cnn_agreement": 1, "summary": 1,
+                                 "all": 1, "total": 28}, proc.stdout
     assert "params" in proc.stdout.lower()
+
+
+SPEED_EDITS = {
+    "gan.checkpoint_kimg": 1, "gan.precision": "bf16", "gan.channels_last": False,
+    "gan.compile": True, "gan.grid_size": 4, "gan.max_abs_loss": 1.0e5, "gan.max_restores": 9,
+    "gan.fade_stretch": 2.0, "gan.schedule.max_minibatch_per_gpu": {32: 8},
+    "cnn.precision": "fp16", "cnn.allow_download": True, "latent.batch_size": 7,
+    "metrics.batch_size": 8, "metrics.allow_download": True, "analysis.batch_size": 5,
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", sorted(SPEED_EDITS))
+def test_editing_a_speed_setting_reruns_nothing(mini_run, key):
+    """Keys that change only speed or cadence are not in any rule's params (they reach the
+    step as the `speed` resource): editing one leaves every output up to date."""
+    import yaml
+
+    from latentage.config import RUNTIME_KEYS
+
+    assert set(SPEED_EDITS) == {f"{s}.{k}" for s, keys in RUNTIME_KEYS.items() for k in keys}
+    section, rest = key.split(".", 1)
+    cfg = yaml.safe_load((mini_run / "tests/mini/config.yaml").read_text())
+    node = cfg.setdefault(section, {})
+    parts = rest.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = SPEED_EDITS[key]
+    name = f"speed_{key.replace('.', '_')}.yaml"
+    (mini_run / name).write_text(yaml.safe_dump(cfg, sort_keys=False))
+    proc = _snakemake(mini_run, "-n", "--configfile", name)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Nothing to be done" in proc.stdout + proc.stderr, (key, proc.stdout[-3000:])
 
 
 @pytest.mark.slow
@@ -237,7 +297,8 @@ def test_editing_the_lasso_folds_reruns_the_lasso_and_its_figure_only(mini_run):
     (mini_run / "folds.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     proc = _snakemake(mini_run, "-n", "--configfile", "folds.yaml")
     # the walk reads the LASSO's direction, so it follows; training and labelling do not
-    assert _job_counts(proc) == {"lasso": 1, "age_walk": 1, "all": 1, "total": 3}, proc.stdout
+    assert _job_counts(proc) == {"lasso": 1, "age_walk": 1, "summary": 1, "all": 1,
+                                 "total": 4}, proc.stdout
     proc = _snakemake(mini_run, "--cores", "2", "--configfile", "folds.yaml")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads((mini_run / "results/analysis/lasso.json").read_text())["folds"] == 4
@@ -270,6 +331,22 @@ def test_report_contains_every_reported_figure(mini_run):
     for category in set(re.findall(r'category="([^"]+)"', rules)):
         assert category in html, category
     assert "phantom" in html.lower()
+
+
+def test_every_config_key_a_caption_reads_exists_and_is_never_null(repo):
+    """Jinja renders a missing key or an index into null as nothing: each one a caption reads
+    must be a schema key whose default is not null, without indexing."""
+    from latentage.config import subschema
+
+    for rst in (repo / "workflow/report").glob("*.rst"):
+        for expr in re.findall(r"\{\{(.*?)\}\}", rst.read_text()):
+            for path in re.findall(r'snakemake\.config((?:\["\w+"\])+)(\[\d+\])?', expr):
+                keys = re.findall(r'"(\w+)"', path[0])
+                assert not path[1], f"{rst.name}: {expr.strip()} indexes into a list"
+                node = subschema(".".join(keys))
+                allowed_null = " or " in expr  # an explicit fallback
+                assert node.get("default") is not None or allowed_null, \
+                    f"{rst.name}: {'.'.join(keys)} may be null"
 
 
 @pytest.mark.slow

@@ -25,8 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="latentage", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"latentage {__version__}")
     parser.add_argument("--nproc", type=int, default=1, metavar="N",
-                        help="processes, one per GPU (torchrun on one node, srun tasks across "
-                             "nodes; default 1)")
+                        help="processes, one per GPU (default 1)")
+    parser.add_argument("--launcher", choices=["torchrun", "srun"], default="torchrun",
+                        help="how --nproc starts them: torchrun on one node (default), or as "
+                             "SLURM tasks of the job's allocation (one node or several)")
     sub = parser.add_subparsers(dest="step", required=True, metavar="<step>")
     for add in (add_data, add_gan, add_cnn, add_latent, add_metrics, add_analysis,
                 bench.add_parsers, gpu_check.add_parsers):
@@ -41,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.nproc > 1:
             from latentage.launch import maybe_relaunch
 
-            maybe_relaunch(args.nproc, _without_nproc(argv))
+            maybe_relaunch(args.nproc, _without_nproc(argv), args.launcher)
         args.func(args)
     except LatentageError as exc:
         print(f"latentage {args.step}: error: {exc}", file=sys.stderr)
@@ -53,13 +55,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _without_nproc(argv: list[str]) -> list[str]:
+    """The step's own arguments: the launch options removed."""
     out, skip = [], False
     for a in argv:
         if skip:
             skip = False
-        elif a == "--nproc":
+        elif a in ("--nproc", "--launcher"):
             skip = True
-        elif not a.startswith("--nproc="):
+        elif not a.startswith(("--nproc=", "--launcher=")):
             out.append(a)
     return out
 

@@ -48,6 +48,7 @@ RUNTIME_KEYS = {
 # Sub-sections that rules of their own read: left out of their parent section's JSON, so
 # editing them reruns only those rules.
 OWN_RULES = {
+    "cnn": ("second_opinion",),
     "metrics": ("nearest_neighbours",),
     "analysis": ("lasso", "age_walk", "axes", "atlas"),
 }
@@ -236,6 +237,24 @@ def step_settings(config: dict, section: str) -> tuple[str, str]:
             json.dumps(speed, sort_keys=True, default=str))
 
 
+def second_cnn_settings(config: dict) -> str:
+    """The second-opinion CNN's settings: the first CNN's result keys with its own backbone
+    (JSON for its rule's params)."""
+    result = json.loads(step_settings(config, "cnn")[0])
+    backbone = config["cnn"]["second_opinion"]["backbone"]
+    if backbone:
+        result["backbone"] = backbone
+    return json.dumps(result, sort_keys=True)
+
+
+def second_cnn_seed(config: dict) -> int:
+    """The second CNN's base seed: its own stream of the config's seed, so each of its draws
+    (validation split, initialisation, order, augmentation) differs from the first CNN's."""
+    from latentage import seeds
+
+    return seeds.integer(config["seed"], "cnn.second_opinion")
+
+
 def result_digest(settings, section: str) -> str:
     """Hash of the keys of `settings` that change results (e.g. stored in checkpoints)."""
     import hashlib
@@ -315,6 +334,10 @@ def check_config(config: dict) -> None:
     if test_size >= 1 and test_size != int(test_size):
         raise ConfigError(f"config key data.test_size ({test_size}) must be a whole count "
                           f"(>= 1) or a fraction (< 1)")
+    second = config.get("cnn", {}).get("second_opinion", {}).get("n", 0)
+    if second and "latent" in config and second > config["latent"]["n"]:
+        raise ConfigError(f"config key cnn.second_opinion.n ({second}) exceeds latent.n "
+                          f"({config['latent']['n']}): the second CNN reads labelled latents")
     if "gan" in config:
         _check_gan(config)
         if "metrics" in config:

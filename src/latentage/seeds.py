@@ -33,6 +33,7 @@ STREAMS = {
     "axes": 18,              # held-out latents of the attribute fits and the edit test
     "atlas": 19,             # starting latents per requested age and sex
     "figures": 20,           # latents of Fig 1a/1b
+    "cnn.second_opinion": 21,  # base seed of the second-opinion CNN (its own cnn.* streams)
 }
 
 

@@ -92,6 +92,12 @@ class CnnAugmentSettings:
 
 
 @dataclass(frozen=True)
+class SecondOpinionSettings:
+    n: int
+    backbone: str | None
+
+
+@dataclass(frozen=True)
 class CnnSettings:
     backbone: str
     pretrained: bool
@@ -107,6 +113,7 @@ class CnnSettings:
     sex_weight: float
     val_fraction: float
     patience: int
+    second_opinion: SecondOpinionSettings
     augment: CnnAugmentSettings
     precision: str
 
@@ -206,6 +213,7 @@ SECTIONS = {
     "gan.schedule": ScheduleSettings,
     "cnn": CnnSettings,
     "cnn.augment": CnnAugmentSettings,
+    "cnn.second_opinion": SecondOpinionSettings,
     "latent": LatentSettings,
     "metrics": MetricsSettings,
     "metrics.n": MetricCounts,

@@ -49,7 +49,11 @@ rule age_walk:
         lasso_json="results/analysis/lasso.json",
         lasso_coef="results/analysis/lasso_coef.npy",
     output:
-        chain_video="results/analysis/age_walk/chain_walk.mp4",
+        chain_video=report(
+            "results/analysis/age_walk/chain_walk.mp4",
+            caption="../report/age_walk_video.rst",
+            category="Latent space",
+        ),
         chain_gif="results/analysis/age_walk/chain_walk.gif",
         lasso_video="results/analysis/age_walk/lasso_walk.mp4",
         summary="results/analysis/age_walk/walk.json",
@@ -167,3 +171,34 @@ rule atlas:
         " --figure {output.figure:q} --settings {params.settings:q}"
         " {resources.speed:q} --batch-size {resources.batch_size}"
         " --seed {params.seed} > {log:q} 2>&1"
+
+
+rule summary:
+    """The study's four claims with this run's numbers (CNN error, ages of generated hands,
+    LASSO R², walk and atlas), as JSON and in sentences.
+    Reads: eval.json, latent labels, lasso.json, walk.json, atlas.json, agreement.json (with a
+    second CNN). Writes: results/summary.json, results/summary.md."""
+    input:
+        cnn_eval="results/cnn/eval.json",
+        labels="results/latent/labels.parquet",
+        lasso="results/analysis/lasso.json",
+        walk="results/analysis/age_walk/walk.json",
+        atlas="results/analysis/atlas/atlas.json",
+        agreement=["results/cnn/agreement.json"] if SECOND_CNN else [],
+    output:
+        json="results/summary.json",
+        md=report(
+            "results/summary.md", caption="../report/summary.rst", category="Summary"
+        ),
+    log:
+        "logs/analysis/summary.log",
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        agreement=lambda wildcards, input: (
+            f"--agreement {input.agreement[0]}" if input.agreement else ""
+        ),
+    shell:
+        "latentage summary --cnn-eval {input.cnn_eval:q} --labels {input.labels:q}"
+        " --lasso {input.lasso:q} --walk {input.walk:q} --atlas {input.atlas:q}"
+        " {params.agreement} --json {output.json:q} --md {output.md:q} > {log:q} 2>&1"

@@ -1,4 +1,4 @@
-"""The analysis steps: lasso, age-walk, attribute-axes, atlas."""
+"""The analysis steps: lasso, age-walk, attribute-axes, atlas, summary."""
 
 from __future__ import annotations
 
@@ -61,6 +61,17 @@ def add_parsers(sub) -> None:
     p.add_argument("--figure", type=Path, required=True, help="output PNG")
     p.set_defaults(func=_atlas)
 
+    p = sub.add_parser("summary", help="the study's four claims with this run's numbers")
+    p.add_argument("--cnn-eval", type=Path, required=True, help="results/cnn/eval.json")
+    p.add_argument("--labels", type=Path, required=True, help="results/latent/labels.parquet")
+    p.add_argument("--lasso", type=Path, required=True, help="results/analysis/lasso.json")
+    p.add_argument("--walk", type=Path, required=True, help="age_walk/walk.json")
+    p.add_argument("--atlas", type=Path, required=True, help="atlas/atlas.json")
+    p.add_argument("--agreement", type=Path, help="results/cnn/agreement.json (optional)")
+    p.add_argument("--json", type=Path, required=True, help="output summary.json")
+    p.add_argument("--md", type=Path, required=True, help="output summary.md")
+    p.set_defaults(func=_summary)
+
 
 def _lasso(args) -> None:
     from latentage.analysis.lasso import lasso
@@ -101,3 +112,10 @@ def _atlas(args) -> None:
           table=args.table, summary=args.summary, sheets=args.sheets, figure=args.figure,
           settings=from_json("analysis.atlas", *args.settings), seed=args.seed,
           batch_size=args.batch_size)
+
+
+def _summary(args) -> None:
+    from latentage.analysis.summary import summary
+
+    summary(cnn_eval=args.cnn_eval, labels=args.labels, lasso=args.lasso, walk=args.walk,
+            atlas=args.atlas, agreement=args.agreement, json_out=args.json, md_out=args.md)

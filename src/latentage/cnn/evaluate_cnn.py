@@ -36,9 +36,11 @@ def _summary(frame: pd.DataFrame) -> dict:
 
 def evaluate_cnn(*, model, train_images, test_images, train_labels, test_labels, eval_json,
                  train_predictions, test_predictions, figure, settings, batch_size: int = 64,
-                 log=print) -> dict:
+                 labels_are_truth: bool = False, log=print) -> dict:
     """Evaluate the CNN `model` on both splits (prepared memmaps at the resolution the CNN
-    reads); CnnSettings `settings` must describe the same backbone and input size."""
+    reads); CnnSettings `settings` must describe the same backbone and input size.
+    `labels_are_truth`: the labels are the true ages (phantoms: the errors are against ground
+    truth), not a rater's reading (RSNA: the errors include the raters' own)."""
     device = select_device()
     expect = {"backbone": settings.backbone, "input_size": settings.input_size}
     predictor = BoneAgePredictor.from_checkpoint(model, device, batch_size, expect,
@@ -59,15 +61,17 @@ def evaluate_cnn(*, model, train_images, test_images, train_labels, test_labels,
             f"{results[split]['median_ae_months']:.2f}), sex accuracy "
             f"{results[split]['sex_accuracy']:.3f}, AUC {results[split]['sex_auc']}")
     trained = net.train_summary
-    report = {"backbone": net.meta.backbone, "input_size": net.meta.input_size,
+    report = {"labels": "true age (phantom ground truth)" if labels_are_truth else
+              "a rater's reading (bone-age labels)",
+              "backbone": net.meta.backbone, "input_size": net.meta.input_size,
               "feature_dim": net.meta.feature_dim, "best_epoch": trained.get("best_epoch"),
               "val_mae_months": trained.get("val_mae"), **results}
     write_json(eval_json, report)
-    _figure(frames, results, figure, net.meta.backbone)
+    _figure(frames, results, figure, net.meta.backbone, labels_are_truth)
     return report
 
 
-def _figure(frames: dict, results: dict, out_png, backbone: str) -> None:
+def _figure(frames: dict, results: dict, out_png, backbone: str, truth: bool = False) -> None:
     plt = pyplot()
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
@@ -78,9 +82,11 @@ def _figure(frames: dict, results: dict, out_png, backbone: str) -> None:
         ax.scatter(f["boneage"], f["pred_age"], s=6, alpha=0.5,
                    c=np.where(f["male"], "tab:blue", "tab:red"))
         ax.plot(lim, lim, "k--", lw=1)
-        ax.set(xlim=lim, ylim=lim, xlabel="bone age (months)", ylabel="CNN prediction (months)",
-               title=f"{split}: MAE {r['mae_months']:.1f}, median {r['median_ae_months']:.1f} "
-                     f"months (n={r['n']})")
+        ax.set(xlim=lim, ylim=lim, ylabel="CNN prediction (months)",
+               xlabel="true bone age of the phantom (months)" if truth else "bone age (months)",
+               title=f"{split} (n={r['n']}): MAE {r['mae_months']:.1f}, median "
+                     f"{r['median_ae_months']:.1f} months; sex AUC "
+                     f"{'–' if r['sex_auc'] is None else format(r['sex_auc'], '.2f')}")
         ax.scatter([], [], c="tab:blue", label="male")
         ax.scatter([], [], c="tab:red", label="female")
         ax.legend(loc="upper left", fontsize=8)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -53,8 +54,8 @@ def _setup(images, labels, settings, seed, threads) -> _Run:
     device = select_device()
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True)
-        if threads:
-            torch.set_num_threads(threads)
+        if threads:  # what the job was given, never more than the cores this process sees
+            torch.set_num_threads(min(threads, len(os.sched_getaffinity(0))))
     torch.manual_seed(seeds.integer(seed, "cnn.init"))
     imgs, table = load_split(images, labels)
     ages = table["boneage"].to_numpy(np.float32)
