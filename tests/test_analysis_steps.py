@@ -125,3 +125,35 @@ def test_atlas_step_steers_to_ages_inside_the_predicted_range(pool, tmp_path):
     assert sorted(p.name for p in (tmp_path / "sheets").iterdir()) == \
         sorted(f"atlas_{a:g}y.png" for a in summary["ages_years"])
     assert summary["abs_error_months"]["mean"] == pytest.approx(table.error_months.abs().mean())
+
+
+def _summary(gen_diff, real_diff):
+    return {
+        "cnn": {"labels": "true age (phantom ground truth)", "backbone": "resnet10t",
+                "test_mae_months": 11.6, "train_mae_months": 9.3, "test_sex_auc": 0.79,
+                "test_n": 500},
+        "generated": {"n": 4000, "age_p5_months": 48.0, "age_p95_months": 137.0,
+                      "age_span_p5_p95_years": 89 / 12, "male_share": 0.9},
+        "second_opinion": {"backbone": "resnet10t", "second_test_mae_months": 12.0,
+                           "generated_mean_abs_difference_months": gen_diff,
+                           "generated_concordance": 0.5, "generated_sex_agreement": 0.88,
+                           "real_mean_abs_difference_months": real_diff,
+                           "real_concordance": 0.95},
+        "lasso": {"dim": 32, "holdout_r2": 0.38, "nonzero": 32},
+        "walk": {"start_age_months": 64.0, "end_age_months": 179.0, "spearman_rho": 0.87},
+        "atlas": {"ages_years": [4, 8, 12, 16], "sexes": ["female", "male"],
+                  "mean_abs_error_months": 33.5, "max_abs_error_months": 86.4, "sex_kept": 0.58},
+    }
+
+
+def test_summary_words_follow_the_numbers():
+    from latentage.analysis.summary import markdown
+
+    agree = markdown(_summary(gen_diff=12.0, real_diff=9.6))
+    assert "about as consistently as real ones" in agree
+    disagree = markdown(_summary(gen_diff=19.4, real_diff=9.6))
+    assert "disagree 2.0× as much on generated hands" in disagree
+    assert "not one training run's accident" not in disagree
+    # the atlas sentence reports the miss, it does not claim the ages were reached
+    assert "86.4" in disagree and "33.5 months from the request" in disagree
+    assert "58 %" in disagree

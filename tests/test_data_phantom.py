@@ -44,6 +44,24 @@ def test_labels_follow_the_rsna_distribution():
     assert 0.6 <= np.mean((ages >= 96) & (ages < 180)) <= 0.8  # most between 8 and 14 y
 
 
+def test_uniform_age_mix_fills_every_year_and_keeps_the_rest_of_the_phantom():
+    rng = np.random.default_rng(0)
+    ages = np.array([H.sample_label(rng, "uniform")[0] for _ in range(4000)])
+    # every year of bone age 0-19 about equally common (each 5 %; RSNA has 0.1 % below 1 year
+    # and 0.6 % above 17); the sex factor (×1.06 boys, ×0.93 girls) blurs the bins' edges
+    counts = np.bincount((ages // 12).astype(int), minlength=20)[:19]
+    assert counts[1:18].min() >= 0.035 * 4000 and counts.max() <= 0.065 * 4000
+    assert np.mean(ages < 72) == pytest.approx(6 / 20, abs=0.03)
+    # the same random stream: sex, and everything drawn after the label, are unchanged
+    a, b = np.random.default_rng(5), np.random.default_rng(5)
+    assert H.sample_label(a, "rsna")[1] == H.sample_label(b, "uniform")[1]
+    assert a.random() == b.random()
+    with pytest.raises(ValueError, match="unknown phantom age mix 'flat'"):
+        H.sample_label(rng, "flat")
+    rsna, uniform = make_phantom(3, 9, 64), make_phantom(3, 9, 64, ages="uniform")
+    assert rsna[3]["rotation"] == uniform[3]["rotation"]
+
+
 def test_written_dataset_is_rsna_format(phantom_set):
     labels = pd.read_csv(phantom_set / "labels.csv")
     assert list(labels.columns) == ["id", "boneage", "male"]

@@ -81,6 +81,10 @@ def test_snapshot_kimgs_are_known_in_advance_and_cover_each_phase_once():
     assert allk == [240 * i for i in range(1, 51)]
     assert s.snapshot_kimgs(4, 240) == [240, 480]
     assert snapshot_name(240) == "000240" and snapshot_name(0.5) == "000000.500"
+    # a total that is no multiple of the cadence still ends with a snapshot of the final G_ema
+    odd = Schedule(1024, **{**PRESET, "total_kimg": 12100})
+    assert odd.snapshot_kimgs(1024, 240)[-2:] == [12000, 12100]
+    assert odd.snapshot_kimgs(512, 240) == s.snapshot_kimgs(512, 240)
 
 
 def test_total_kimg_must_cover_the_last_fade():

@@ -212,3 +212,22 @@ def test_nearest_neighbours_step_writes_table_and_grids(tiny_generator, tiny_cnn
             assert im.size[0] > 200 and im.size[1] > 200
     assert pd.read_parquet(tmp_path / "nn.parquet").equals(table)
     assert set(table.real_id) <= {f"r{i}" for i in range(len(reals))}
+
+
+def test_phase_bands_keep_every_snapshot_on_the_axis():
+    # demo-shaped run: snapshots at 12, 24, 36 and the final 46 kimg; before the fix the axis
+    # ended where autoscaling stood when the bands were drawn (24.5 kimg)
+    import pandas as pd
+
+    from latentage.metrics.metrics_figures import _phase_ticks
+    from latentage.plots import pyplot
+
+    plt = pyplot()
+    table = pd.DataFrame({"kimg": [12, 24, 36, 46], "resolution": [8, 32, 64, 64]})
+    fig, ax = plt.subplots()
+    ax.plot(table.kimg[:2], [1, 2])
+    _phase_ticks(ax, table)
+    ax.plot(table.kimg, [1, 2, 3, 4])
+    lo, hi = ax.get_xlim()
+    plt.close(fig)
+    assert lo == 0 and hi >= 46

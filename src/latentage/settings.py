@@ -25,6 +25,7 @@ class RsnaSettings:
 class PhantomSettings:
     n: int
     size: int
+    ages: str
 
 
 @dataclass(frozen=True)

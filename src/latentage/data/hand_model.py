@@ -60,10 +60,19 @@ SESAMOID_ONSET = 13.0
 
 
 # --------------------------------------------------------------------------- labels
-def sample_label(rng: np.random.Generator) -> tuple[float, bool]:
-    """Bone age (months) and sex drawn like the RSNA training labels."""
+AGE_MIXES = ("rsna", "uniform")
+
+
+def sample_label(rng: np.random.Generator, ages: str = "rsna") -> tuple[float, bool]:
+    """Bone age (months) and sex drawn like the RSNA training labels (`ages` "rsna": 72 % of
+    them 8–14 years), or with every year of bone age 0–19 equally likely ("uniform"). Both
+    draw the same numbers from `rng`, so the rest of a phantom (anatomy, exposure) is the same
+    random stream either way."""
+    if ages not in AGE_MIXES:
+        raise ValueError(f"unknown phantom age mix {ages!r} ({', '.join(AGE_MIXES)})")
     male = bool(rng.random() < MALE_FRACTION)
-    year = rng.choice(len(RSNA_YEAR_COUNTS), p=RSNA_YEAR_COUNTS / RSNA_YEAR_COUNTS.sum())
+    weights = RSNA_YEAR_COUNTS if ages == "rsna" else np.ones_like(RSNA_YEAR_COUNTS)
+    year = rng.choice(len(weights), p=weights / weights.sum())
     months = (year + rng.random()) * 12.0
     months *= 1.06 if male else 0.93  # RSNA: male mean 135, female 118 months
     return float(np.clip(round(months), 1, 228)), male

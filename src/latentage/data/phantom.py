@@ -23,12 +23,13 @@ from latentage.io import write_csv
 
 
 def make_phantom(seed: int, index: int, size: int = 256, boneage: float | None = None,
-                 male: bool | None = None):
+                 male: bool | None = None, ages: str = "rsna"):
     """Image (uint8 size×size), bone age (months), male, ground-truth record.
 
-    `boneage`/`male` override the sampled label (the nuisance stays that of (seed, index))."""
+    `boneage`/`male` override the sampled label (the nuisance stays that of (seed, index));
+    `ages` is the age mix labels are drawn from (hand_model.sample_label)."""
     rng = seeds.rng(seed, "phantom", index)
-    drawn_age, drawn_male = sample_label(rng)
+    drawn_age, drawn_male = sample_label(rng, ages)
     boneage = drawn_age if boneage is None else float(boneage)
     male = drawn_male if male is None else bool(male)
     model = build_hand(boneage, male, rng)
@@ -49,8 +50,8 @@ def make_phantom(seed: int, index: int, size: int = 256, boneage: float | None =
     return image, boneage, male, truth
 
 
-def _one(index: int, seed: int, size: int, out_dir: Path) -> dict:
-    image, boneage, male, truth = make_phantom(seed, index, size)
+def _one(index: int, seed: int, size: int, ages: str, out_dir: Path) -> dict:
+    image, boneage, male, truth = make_phantom(seed, index, size, ages=ages)
     image_id = index + 1
     Image.fromarray(image).save(out_dir / f"{image_id}.png", compress_level=1)
     return {"id": image_id, "boneage": boneage, "male": male, **truth}
@@ -67,7 +68,7 @@ def phantom(*, images, labels, truth, settings, seed: int, workers: int = 1,
     shutil.rmtree(tmp_dir, ignore_errors=True)
     tmp_dir.mkdir(parents=True)
     t0 = time.perf_counter()
-    job = partial(_one, seed=seed, size=size, out_dir=tmp_dir)
+    job = partial(_one, seed=seed, size=size, ages=settings.ages, out_dir=tmp_dir)
     if workers > 1:
         with mp.get_context("spawn").Pool(workers) as pool:
             rows = list(pool.imap(job, range(n), chunksize=16))

@@ -100,10 +100,15 @@ class Schedule:
 
     def snapshot_kimgs(self, res: int, every: float) -> list[float]:
         """kimg of the G_ema snapshots taken in phase `res`: multiples of `every` in
-        (start, end], so every snapshot name is known before training."""
+        (start, end], and the end of training (as the official code's final snapshot), so
+        every snapshot name is known before training and the last one is the final G_ema."""
         start, end = self.phase_bounds(res)
         first = math.floor(start / every) + 1
-        return [round(i * every, 6) for i in range(first, int(math.floor(end / every + 1e-9)) + 1)]
+        kimgs = [round(i * every, 6)
+                 for i in range(first, int(math.floor(end / every + 1e-9)) + 1)]
+        if res == self.max_res and (not kimgs or kimgs[-1] < end - 1e-6):
+            kimgs.append(round(end, 6))
+        return kimgs
 
     def validate(self) -> None:
         last_start, _ = self.phase_bounds(self.max_res)

@@ -30,7 +30,9 @@ def _phase_ticks(ax, table: pd.DataFrame) -> None:
         ax.text((left + right) / 2, 1.0, f"{res}²", transform=ax.get_xaxis_transform(),
                 ha="center", va="bottom", fontsize=7, color="0.35")
         left = right
-    ax.set_xlim(left=0)
+    # the whole run, whatever was plotted first (set_xlim(left=0) alone froze the right edge
+    # where autoscaling stood, cutting off later snapshots)
+    ax.set_xlim(0, float(table.kimg.max()) * 1.02)
 
 
 def _floor_label(real: dict, name: str) -> str:
