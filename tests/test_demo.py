@@ -80,3 +80,15 @@ def test_check_names_each_missed_promise(check_demo, tmp_path, capsys, section, 
     missed = [line for line in out.splitlines() if "MISS" in line]
     assert len(missed) == 1 and target in missed[0]
     assert check_demo.main([str(path), "--report-only"]) == 0
+
+
+def test_require_fails_only_on_the_named_targets(check_demo, tmp_path, capsys):
+    summary = copy.deepcopy(GOOD)
+    summary["lasso"]["holdout_r2"] = 0.38  # missed, but not required
+    path = tmp_path / "summary.json"
+    path.write_text(json.dumps(summary))
+    assert check_demo.main([str(path), "--require", "cnn_mae,walk_end"]) == 0
+    assert check_demo.main([str(path), "--require", "cnn_mae,lasso_r2"]) == 1
+    assert "required target(s) missed: lasso_r2" in capsys.readouterr().err
+    assert check_demo.main([str(path), "--require", "cnn_mea"]) == 2
+    assert len(check_demo.KEYS) == len(check_demo.targets(GOOD))
