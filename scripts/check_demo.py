@@ -67,7 +67,7 @@ def main(argv: list[str]) -> int:
     if not path.is_file():
         print(f"check-demo: {path} not found (run `make demo` first)", file=sys.stderr)
         return 1
-    rows = dict(zip(KEYS, targets(json.loads(path.read_text()))))
+    rows = dict(zip(KEYS, targets(json.loads(path.read_text())), strict=True))
     width = max(len(what) for what, _, _ in rows.values())
     for key, (what, measured, met) in rows.items():
         print(f"check-demo: {'ok  ' if met else 'MISS'}  {key:<11}  {what:<{width}}  {measured}")

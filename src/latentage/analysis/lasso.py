@@ -109,7 +109,7 @@ def lasso_figure(age, pred, train, test, summary, out_png) -> None:
         ax.set_xlabel("CNN-predicted bone age of the generated hand (years)")
         ax.legend(loc="upper left", fontsize=8)
     axes[0].set_ylabel("LASSO-predicted age from z (years)")
-    fig.suptitle(f"Age is linearly embedded in the latent space: LASSO on z "
+    fig.suptitle(f"How much of the CNN's age is linear in z: LASSO on z "
                  f"({summary['nonzero']} of {summary['dim']} coefficients non-zero, "
                  f"α by {summary['folds']}-fold CV)", fontsize=11)
     fig.tight_layout()
