@@ -10,6 +10,7 @@ demo meets today must stay met while the others are worked on).
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -52,30 +53,28 @@ def targets(s: dict) -> list[tuple[str, str, bool]]:
 
 
 def main(argv: list[str]) -> int:
-    report_only = "--report-only" in argv
-    require = None
-    if "--require" in argv:
-        require = argv[argv.index("--require") + 1].split(",")
-        unknown = sorted(set(require) - set(KEYS))
-        if unknown:
-            print(f"check-demo: unknown target(s) {', '.join(unknown)} (known: "
-                  f"{', '.join(KEYS)})", file=sys.stderr)
-            return 2
-        argv = [a for i, a in enumerate(argv) if a != "--require" and argv[i - 1] != "--require"]
-    paths = [a for a in argv if not a.startswith("--")]
-    path = Path(paths[0] if paths else "results/summary.json")
-    if not path.is_file():
-        print(f"check-demo: {path} not found (run `make demo` first)", file=sys.stderr)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("summary", nargs="?", type=Path, default=Path("results/summary.json"))
+    parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--require", type=lambda text: text.split(","), default=None)
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.require or []) - set(KEYS))
+    if unknown:
+        print(f"check-demo: unknown target(s) {', '.join(unknown)} (known: {', '.join(KEYS)})",
+              file=sys.stderr)
+        return 2
+    if not args.summary.is_file():
+        print(f"check-demo: {args.summary} not found (run `make demo` first)", file=sys.stderr)
         return 1
-    rows = dict(zip(KEYS, targets(json.loads(path.read_text())), strict=True))
+    rows = dict(zip(KEYS, targets(json.loads(args.summary.read_text())), strict=True))
     width = max(len(what) for what, _, _ in rows.values())
     for key, (what, measured, met) in rows.items():
         print(f"check-demo: {'ok  ' if met else 'MISS'}  {key:<11}  {what:<{width}}  {measured}")
     missed = [key for key, (_, _, met) in rows.items() if not met]
-    print(f"check-demo: {len(rows) - len(missed)} of {len(rows)} targets met ({path})")
-    if report_only:
+    print(f"check-demo: {len(rows) - len(missed)} of {len(rows)} targets met ({args.summary})")
+    if args.report_only:
         return 0
-    failing = [k for k in missed if require is None or k in require]
+    failing = [k for k in missed if args.require is None or k in args.require]
     if failing:
         print(f"check-demo: required target(s) missed: {', '.join(failing)}", file=sys.stderr)
     return 1 if failing else 0

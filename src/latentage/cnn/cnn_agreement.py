@@ -79,16 +79,13 @@ def cnn_agreement(*, generator, first, second, labels, z, test_images, test_labe
         raise InputError(f"{labels}: rows are not latents 0…{n - 1} in order (rerun gather_labels)")
     G, meta = load_generator(generator, device)
     res = int(meta["resolution"])
-    second_age, second_prob = [], []
-    for lo in range(0, n, batch_size):
-        batch = torch.from_numpy(np.array(zs[lo:min(lo + batch_size, n)])).to(device)
-        out = generate_and_label(G, readers["second"], batch, res, precision)
-        second_age.append(out["age"].float().cpu().numpy())
-        second_prob.append(out["male_prob"].float().cpu().numpy())
+    # generate_and_label bounds memory itself (generation chunks sized by the resolution)
+    z_first = torch.from_numpy(np.array(zs[:n])).to(device)
+    second = generate_and_label(G, readers["second"], z_first, res, precision)
     gen = labelled.iloc[:n][["idx", "age", "male_prob"]].rename(
         columns={"age": "age_first", "male_prob": "male_prob_first"}).reset_index(drop=True)
-    gen["age_second"] = np.concatenate(second_age) if n else []
-    gen["male_prob_second"] = np.concatenate(second_prob) if n else []
+    gen["age_second"] = second["age"].float().cpu().numpy()
+    gen["male_prob_second"] = second["male_prob"].float().cpu().numpy()
     imgs, real = load_split(test_images, test_labels)
     real = real[["boneage", "male"]].reset_index(drop=True)
     for name, reader in readers.items():

@@ -8,6 +8,7 @@ reducer does not support, and an explicit average is exactly equivalent."""
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 import torch
@@ -67,12 +68,10 @@ def first_host(nodelist: str) -> str:
                 return out[0]
         except (OSError, subprocess.SubprocessError):
             pass
-    head = nodelist.split(",")[0] if "[" not in nodelist.split(",")[0] else nodelist
-    if "[" not in head:
-        return head
-    prefix, rest = head.split("[", 1)
-    first = rest.split(",")[0].split("-")[0].rstrip("]")
-    return prefix + first
+    prefix, bracket, rest = nodelist.partition("[")
+    if not bracket or "," in prefix:  # the first host has no range: "cpu1,gpu[03]" → "cpu1"
+        return nodelist.split(",")[0]
+    return prefix + re.split(r"[-,\]]", rest)[0]
 
 
 def init() -> Dist:
