@@ -451,7 +451,7 @@ def test_prefetcher_hands_out_what_the_sampler_reads_and_saves_only_what_it_hand
     pre = Prefetcher(ahead, 0, 1, "cpu", depth=3)
     try:
         for _ in range(5):
-            assert torch.equal(pre.next(8)[:, 0], torch.from_numpy(plain.share(8, 0, 1)))
+            assert torch.equal(pre.next(8)[0][:, 0], torch.from_numpy(plain.share(8, 0, 1)))
         state = pre.state_dict()  # after 5 batches, although 8 were read
         resumed = RealSampler(data / "res8.npy", 1)
         resumed.load_state_dict(state)
@@ -459,7 +459,7 @@ def test_prefetcher_hands_out_what_the_sampler_reads_and_saves_only_what_it_hand
         # a different minibatch size drops what was read ahead and reads on from batch 5
         again = RealSampler(data / "res8.npy", 1)
         again.load_state_dict(state)
-        assert torch.equal(pre.next(4)[:, 0], torch.from_numpy(again.share(4, 0, 1)))
+        assert torch.equal(pre.next(4)[0][:, 0], torch.from_numpy(again.share(4, 0, 1)))
     finally:
         pre.close()
 

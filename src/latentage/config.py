@@ -50,7 +50,7 @@ RUNTIME_KEYS = {
 OWN_RULES = {
     "cnn": ("second_opinion",),
     "metrics": ("nearest_neighbours",),
-    "analysis": ("lasso", "age_walk", "axes", "atlas"),
+    "analysis": ("lasso", "age_walk", "axes", "atlas", "conditional"),
 }
 
 
@@ -180,6 +180,22 @@ def from_json(section: str, *texts: str):
     return build(section, raw)
 
 
+def add_balance_arguments(p) -> None:
+    """data.balance and data.balance_max_weight, for the training samplers (train-phase,
+    train-cnn); the rules pass them with `balance_flags`."""
+    p.add_argument("--balance", choices=("none", "age"), default="none",
+                   help="data.balance: none, or age (inverse yearly-bin frequency weights)")
+    p.add_argument("--balance-max-weight", type=float, default=5.0,
+                   help="data.balance_max_weight")
+
+
+def balance_flags(config: dict) -> str:
+    """The training samplers' flags for the config's data.balance keys."""
+    data = config["data"]
+    return (f"--balance {data.get('balance', 'none')} "
+            f"--balance-max-weight {data.get('balance_max_weight', 5)}")
+
+
 def add_settings_argument(parser, section: str) -> None:
     """`--settings JSON [JSON ...]`: the step's config section (merged left to right)."""
     parser.add_argument(
@@ -235,6 +251,14 @@ def step_settings(config: dict, section: str) -> tuple[str, str]:
     result, speed = _split(section, values)
     return (json.dumps(result, sort_keys=True, default=str),
             json.dumps(speed, sort_keys=True, default=str))
+
+
+def conditional_gan_settings(config: dict) -> str:
+    """The conditional GAN of the comparison (analysis.conditional): the main GAN's result keys
+    with gan.conditional true (JSON for the params of its phases)."""
+    result = json.loads(step_settings(config, "gan")[0])
+    result["conditional"] = True
+    return json.dumps(result, sort_keys=True)
 
 
 def second_cnn_settings(config: dict) -> str:
@@ -342,6 +366,21 @@ def check_config(config: dict) -> None:
         _check_gan(config)
         if "metrics" in config:
             _check_metrics(config)
+    _check_conditional(config)
+
+
+def _check_conditional(config: dict) -> None:
+    compare = config.get("analysis", {}).get("conditional", {})
+    if not compare.get("enabled"):
+        return
+    if config.get("gan", {}).get("conditional"):
+        raise ConfigError("config key analysis.conditional.enabled: the comparison steers the "
+                          "main, unconditional GAN and trains a conditional one beside it; set "
+                          "gan.conditional: false")
+    enabled = config.get("metrics", {}).get("enabled", ())
+    if "domain_fd" not in enabled:
+        raise ConfigError("config key analysis.conditional.enabled: the comparison reports the "
+                          "domain FD; add domain_fd to metrics.enabled")
 
 
 def _check_gan(config: dict) -> None:

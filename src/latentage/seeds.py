@@ -34,6 +34,8 @@ STREAMS = {
     "atlas": 19,             # starting latents per requested age and sex
     "figures": 20,           # latents of Fig 1a/1b
     "cnn.second_opinion": 21,  # base seed of the second-opinion CNN (its own cnn.* streams)
+    "gan.augment": 22,       # ADA's transform parameters of a training step (keys: nimg, restores)
+    "conditional.samples": 23,  # z of the conditional GAN's hands per request (keys: months, male)
 }
 
 

@@ -37,6 +37,8 @@ class DataSettings:
     test_size: float
     min_image_size: int
     on_bad_image: str
+    balance: str
+    balance_max_weight: float
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,19 @@ class ScheduleSettings:
     lrate_dict: dict[int, float]
     tick_kimg_base: float
     tick_kimg: dict[int, float]
+
+
+@dataclass(frozen=True)
+class AugmentSettings:
+    enabled: bool
+    target: float
+    speed_kimg: float
+    initial_p: float
+    translate: float
+    scale_std: float
+    rotate: float
+    brightness_std: float
+    contrast_std: float
 
 
 @dataclass(frozen=True)
@@ -80,6 +95,8 @@ class GanSettings:
     precision: str
     channels_last: bool
     compile: bool
+    augment: AugmentSettings
+    conditional: bool
 
 
 @dataclass(frozen=True)
@@ -197,12 +214,22 @@ class AtlasSettings:
 
 
 @dataclass(frozen=True)
+class ConditionalSettings:
+    enabled: bool
+    ages: tuple[float, ...]
+    per_request: int
+    steps: int
+    tolerance: float
+
+
+@dataclass(frozen=True)
 class AnalysisSettings:
     batch_size: int
     lasso: LassoSettings
     age_walk: AgeWalkSettings
     axes: AxesSettings
     atlas: AtlasSettings
+    conditional: ConditionalSettings
 
 
 # config section (dotted path in the schema) → its dataclass
@@ -212,6 +239,7 @@ SECTIONS = {
     "data.phantom": PhantomSettings,
     "gan": GanSettings,
     "gan.schedule": ScheduleSettings,
+    "gan.augment": AugmentSettings,
     "cnn": CnnSettings,
     "cnn.augment": CnnAugmentSettings,
     "cnn.second_opinion": SecondOpinionSettings,
@@ -224,4 +252,5 @@ SECTIONS = {
     "analysis.age_walk": AgeWalkSettings,
     "analysis.axes": AxesSettings,
     "analysis.atlas": AtlasSettings,
+    "analysis.conditional": ConditionalSettings,
 }

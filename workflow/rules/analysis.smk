@@ -173,6 +173,56 @@ rule atlas:
         " --seed {params.seed} > {log:q} 2>&1"
 
 
+rule conditional_comparison:
+    """Beyond the study (analysis.conditional): hands of each requested age and sex from the
+    conditional PGGAN, and from the main G steered along the atlas's age axis; the CNN's age
+    and sex of both, MS-SSIM within each request, domain FD against the reals.
+    Reads: both final generators, model.pt, the labelled latents, axes.npz, real_stats.npz.
+    Writes: comparison.parquet (every hand), comparison.json (per request and per method),
+    the figure and a sample sheet."""
+    input:
+        generator=final_generator(),
+        conditional=final_generator("gan_conditional"),
+        cnn="results/cnn/model.pt",
+        z="results/latent/z.npy",
+        labels="results/latent/labels.parquet",
+        axes="results/analysis/axes.npz",
+        real_stats="results/metrics/real_stats.npz",
+    output:
+        table="results/analysis/conditional/comparison.parquet",
+        summary="results/analysis/conditional/comparison.json",
+        figure=report(
+            "results/figures/conditional_comparison.png",
+            caption="../report/conditional_comparison.rst",
+            category="Beyond the study",
+        ),
+        samples=report(
+            "results/figures/conditional_samples.png",
+            caption="../report/conditional_samples.rst",
+            category="Beyond the study",
+        ),
+    log:
+        "logs/analysis/conditional_comparison.log",
+    benchmark:
+        "benchmarks/analysis/conditional_comparison.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 2
+    resources:
+        speed=RUNTIME["analysis.conditional"],
+        batch_size=config["analysis"]["batch_size"],
+    params:
+        settings=settings("analysis.conditional"),
+        seed=config["seed"],
+    shell:
+        "latentage conditional-comparison --generator {input.generator:q}"
+        " --conditional {input.conditional:q} --cnn {input.cnn:q} --z {input.z:q}"
+        " --labels {input.labels:q} --axes {input.axes:q} --real-stats {input.real_stats:q}"
+        " --table {output.table:q} --summary {output.summary:q} --figure {output.figure:q}"
+        " --samples {output.samples:q} --settings {params.settings:q} {resources.speed:q}"
+        " --batch-size {resources.batch_size} --seed {params.seed} > {log:q} 2>&1"
+
+
 rule summary:
     """The study's four claims with this run's numbers (CNN error, ages of generated hands,
     LASSO R², walk and atlas), as JSON and in sentences.

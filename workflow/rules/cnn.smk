@@ -22,12 +22,13 @@ rule train_cnn:
         speed=RUNTIME["cnn"],
     params:
         settings=settings("cnn"),
+        balance=BALANCE,
         seed=config["seed"],
     shell:
         "latentage train-cnn --images {input.images:q} --labels {input.labels:q}"
         " --model {output.model:q} --history {output.history:q}"
-        " --settings {params.settings:q} {resources.speed:q} --seed {params.seed}"
-        " --threads {threads} > {log:q} 2>&1"
+        " --settings {params.settings:q} {resources.speed:q} {params.balance}"
+        " --seed {params.seed} --threads {threads} > {log:q} 2>&1"
 
 
 rule evaluate_cnn:
@@ -92,12 +93,13 @@ rule train_second_cnn:
         speed=RUNTIME["cnn"],
     params:
         settings=SECOND_CNN_SETTINGS,
+        balance=BALANCE,
         seed=SECOND_CNN_SEED,
     shell:
         "latentage train-cnn --images {input.images:q} --labels {input.labels:q}"
         " --model {output.model:q} --history {output.history:q}"
-        " --settings {params.settings:q} {resources.speed:q} --seed {params.seed}"
-        " --threads {threads} > {log:q} 2>&1"
+        " --settings {params.settings:q} {resources.speed:q} {params.balance}"
+        " --seed {params.seed} --threads {threads} > {log:q} 2>&1"
 
 
 rule cnn_agreement:

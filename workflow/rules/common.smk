@@ -40,6 +40,7 @@ _SECTIONS = [
     "analysis.age_walk",
     "analysis.axes",
     "analysis.atlas",
+    "analysis.conditional",
 ]
 _SETTINGS = {s: lc.step_settings(config, s) for s in _SECTIONS}
 RUNTIME = {s: parts[1] for s, parts in _SETTINGS.items()}
@@ -47,6 +48,12 @@ RUNTIME = {s: parts[1] for s, parts in _SETTINGS.items()}
 SECOND_CNN = config["cnn"]["second_opinion"]["n"] > 0
 SECOND_CNN_SETTINGS = lc.second_cnn_settings(config)
 SECOND_CNN_SEED = lc.second_cnn_seed(config)
+# the conditional PGGAN trained beside the main one for the comparison (analysis.conditional)
+CONDITIONAL = config["analysis"]["conditional"]["enabled"]
+GAN_SETTINGS = {"gan": _SETTINGS["gan"][0]}
+if CONDITIONAL:
+    GAN_SETTINGS["gan_conditional"] = lc.conditional_gan_settings(config)
+BALANCE = lc.balance_flags(config)
 
 
 def settings(section):
@@ -61,6 +68,7 @@ scattergather:
 wildcard_constraints:
     split="|".join(SPLITS),
     res="|".join(str(r) for r in RESOLUTIONS),
+    gan="gan|gan_conditional",
     kimg=r"\d{6}(\.\d{3})?",
 
 
@@ -85,7 +93,12 @@ def prepared(split, res=None):
 def prev_checkpoint(wildcards):
     """Phase R starts from phase R/2's checkpoint; the 4×4 phase from fresh networks."""
     res = int(wildcards.res)
-    return [] if res == 4 else [f"results/gan/res{res // 2}/checkpoint.pt"]
+    return [] if res == 4 else [f"results/{wildcards.gan}/res{res // 2}/checkpoint.pt"]
+
+
+def gan_settings(wildcards):
+    """The main GAN's settings, or the conditional one's (gan_conditional)."""
+    return GAN_SETTINGS[wildcards.gan]
 
 
 def prev_flag(wildcards, input):
@@ -111,9 +124,9 @@ def retries(n):
     return n if workflow.is_main_process else 0
 
 
-def final_generator():
-    """G_ema at the end of the last growth phase."""
-    return f"results/gan/res{GAN_MAX_RES}/checkpoint.pt"
+def final_generator(gan="gan"):
+    """G_ema at the end of the last growth phase (of the main GAN, or gan_conditional)."""
+    return f"results/{gan}/res{GAN_MAX_RES}/checkpoint.pt"
 
 
 def snapshot_dir(wildcards):
@@ -162,6 +175,11 @@ def final_outputs():
     targets += ["results/analysis/axes.json", "results/figures/attribute_edits.png"]
     targets += ["results/analysis/atlas/atlas.json", "results/figures/atlas.png"]
     targets += ["results/summary.json", "results/summary.md"]
+    if CONDITIONAL:
+        targets += [
+            "results/analysis/conditional/comparison.json",
+            "results/figures/conditional_comparison.png",
+        ]
     if config["data"]["source"] == "phantom":
         targets.append("results/data/phantom_sheet.png")
     return targets

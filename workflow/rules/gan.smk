@@ -3,23 +3,26 @@
 
 rule train_phase:
     """Phase R: fade into R (except 4²), then stabilise at R, from phase R/2's checkpoint.
-    Resumes mid-phase from results/gan/res{R}/.progress after a time limit or a crash.
-    Reads: train/res{R}.npy, phase R/2's checkpoint. Writes: the phase checkpoint (G, D,
-    G_ema, optimisers, loss scalers, progress), stats.jsonl, fakes.png, ticks/{kimg}.png,
-    snapshots/{kimg}.pt (G_ema, names known to the DAG)."""
+    Resumes mid-phase from results/{gan}/res{R}/.progress after a time limit or a crash.
+    {gan} is `gan` (the study's GAN) or `gan_conditional` (the conditional PGGAN of the
+    comparison, analysis.conditional). Reads: train/res{R}.npy and the train labels (the
+    conditional GAN's labels, data.balance's ages), phase R/2's checkpoint. Writes: the phase
+    checkpoint (G, D, G_ema, optimisers, loss scalers, ADA's p, progress), stats.jsonl,
+    fakes.png, ticks/{kimg}.png, snapshots/{kimg}.pt (G_ema, names known to the DAG)."""
     input:
         data="results/data/train/res{res}.npy",
+        labels="results/data/train/labels.parquet",
         prev=prev_checkpoint,
     output:
-        checkpoint=protected("results/gan/res{res}/checkpoint.pt"),
-        stats="results/gan/res{res}/stats.jsonl",
-        fakes="results/gan/res{res}/fakes.png",
-        ticks=directory("results/gan/res{res}/ticks"),
-        snapshots=directory("results/gan/res{res}/snapshots"),
+        checkpoint=protected("results/{gan}/res{res}/checkpoint.pt"),
+        stats="results/{gan}/res{res}/stats.jsonl",
+        fakes="results/{gan}/res{res}/fakes.png",
+        ticks=directory("results/{gan}/res{res}/ticks"),
+        snapshots=directory("results/{gan}/res{res}/snapshots"),
     log:
-        "logs/gan/res{res}.log",
+        "logs/{gan}/res{res}.log",
     benchmark:
-        "benchmarks/gan/res{res}.tsv"
+        "benchmarks/{gan}/res{res}.tsv"
     # A phase stopped at its SLURM time limit (SIGTERM: progress saved) resumes on the next
     # attempt; a phase that diverged refuses at once (diverged.json), so spare attempts cost
     # little. runtime × (retries + 1) must cover the phase (README, time limits).
@@ -30,14 +33,16 @@ rule train_phase:
     resources:
         speed=RUNTIME["gan"],
     params:
-        settings=settings("gan"),
+        settings=gan_settings,
+        balance=BALANCE,
         seed=config["seed"],
         launcher=launcher,
         prev=prev_flag,
-        progress="results/gan/res{res}/.progress",
+        progress="results/{gan}/res{res}/.progress",
     shell:
         "{params.launcher} train-phase --res {wildcards.res} --data {input.data:q}"
-        " {params.prev} --checkpoint {output.checkpoint:q} --stats {output.stats:q}"
+        " --labels {input.labels:q} {params.balance} {params.prev}"
+        " --checkpoint {output.checkpoint:q} --stats {output.stats:q}"
         " --fakes {output.fakes:q} --ticks {output.ticks:q}"
         " --snapshots {output.snapshots:q} --progress {params.progress:q}"
         " --settings {params.settings:q} {resources.speed:q} --seed {params.seed}"

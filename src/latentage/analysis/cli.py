@@ -1,4 +1,5 @@
-"""The analysis steps: lasso, age-walk, attribute-axes, atlas, summary."""
+"""The analysis steps: lasso, age-walk, attribute-axes, atlas, conditional-comparison,
+summary."""
 
 from __future__ import annotations
 
@@ -61,6 +62,20 @@ def add_parsers(sub) -> None:
     p.add_argument("--figure", type=Path, required=True, help="output PNG")
     p.set_defaults(func=_atlas)
 
+    p = sub.add_parser("conditional-comparison",
+                       help="conditional PGGAN vs latent steering for requested ages and sexes")
+    _pool_args(p, "analysis.conditional")
+    p.add_argument("--conditional", type=Path, required=True,
+                   help="the conditional GAN's final phase checkpoint.pt")
+    p.add_argument("--axes", type=Path, required=True, help="attribute_axes' axes.npz")
+    p.add_argument("--real-stats", type=Path, required=True,
+                   help="real_metrics' real_stats.npz (domain FD reference)")
+    p.add_argument("--table", type=Path, required=True, help="output: every hand (.parquet)")
+    p.add_argument("--summary", type=Path, required=True, help="output comparison.json")
+    p.add_argument("--figure", type=Path, required=True, help="output figure PNG")
+    p.add_argument("--samples", type=Path, required=True, help="output sample sheet PNG")
+    p.set_defaults(func=_conditional)
+
     p = sub.add_parser("summary", help="the study's four claims with this run's numbers")
     p.add_argument("--cnn-eval", type=Path, required=True, help="results/cnn/eval.json")
     p.add_argument("--labels", type=Path, required=True, help="results/latent/labels.parquet")
@@ -112,6 +127,18 @@ def _atlas(args) -> None:
           table=args.table, summary=args.summary, sheets=args.sheets, figure=args.figure,
           settings=from_json("analysis.atlas", *args.settings), seed=args.seed,
           batch_size=args.batch_size)
+
+
+def _conditional(args) -> None:
+    from latentage.analysis.conditional_comparison import conditional_comparison
+    from latentage.config import from_json
+
+    conditional_comparison(
+        generator=args.generator, conditional=args.conditional, cnn=args.cnn, z=args.z,
+        labels=args.labels, axes=args.axes, real_stats=args.real_stats, table=args.table,
+        summary=args.summary, figure=args.figure, samples=args.samples,
+        settings=from_json("analysis.conditional", *args.settings), seed=args.seed,
+        batch_size=args.batch_size)
 
 
 def _summary(args) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from latentage.config import add_settings_argument
+from latentage.config import add_balance_arguments, add_settings_argument
 
 
 def add_parsers(sub) -> None:
@@ -14,6 +14,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--model", type=Path, required=True, help="output model.pt")
     p.add_argument("--history", type=Path, required=True, help="output history.jsonl")
     add_settings_argument(p, "cnn")
+    add_balance_arguments(p)
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--threads", type=int, default=0,
                    help="torch CPU threads (0 = torch's default; the rule passes its threads)")
@@ -59,7 +60,8 @@ def _train(args) -> None:
     from latentage.config import from_json
 
     train_cnn(images=args.images, labels=args.labels, model=args.model, history=args.history,
-              settings=from_json("cnn", *args.settings), seed=args.seed, threads=args.threads)
+              settings=from_json("cnn", *args.settings), seed=args.seed, threads=args.threads,
+              balance=args.balance, balance_max_weight=args.balance_max_weight)
 
 
 def _evaluate(args) -> None:

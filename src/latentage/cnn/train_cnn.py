@@ -20,6 +20,7 @@ from latentage.cnn.data import augment, load_split, to_tensor01
 from latentage.cnn.model import BoneAgeNet, save_model
 from latentage.cnn.predict import BoneAgePredictor
 from latentage.config import as_dict
+from latentage.data.balance import epoch_order, sample_weights
 from latentage.data.prepare import stratified_test_split
 from latentage.device import autocast, resolve_precision, select_device
 from latentage.io import atomic_path
@@ -102,24 +103,35 @@ def _epoch(run: _Run, order: np.ndarray, gen: torch.Generator) -> np.ndarray:
     return sums.cpu().numpy()
 
 
+def _scatter(n: int, idx: np.ndarray, values: np.ndarray) -> np.ndarray:
+    out = np.zeros(n)
+    out[idx] = values
+    return out
+
+
 def train_cnn(*, images, labels, model, history, settings, seed: int, threads: int = 0,
-              log=print) -> dict:
+              balance: str = "none", balance_max_weight: float = 5.0, log=print) -> dict:
     """Train CnnSettings `settings` on prepared `images` (.npy) and `labels` (.parquet); write
-    the best epoch's `model` and one `history` line per epoch."""
+    the best epoch's `model` and one `history` line per epoch. `balance` (data.balance): age =
+    each epoch draws the training images in proportion to inverse yearly-bin frequency."""
     s = settings
     run = _setup(images, labels, s, seed, threads)
+    weights = sample_weights(balance, run.ages[run.train_idx], balance_max_weight)
+    if weights is not None:  # by row of the split, from the training rows' bins alone
+        weights = _scatter(len(run.ages), run.train_idx, weights)
     gen = seeds.torch_generator(seed, "cnn.augment")
     order_rng = seeds.rng(seed, "cnn.order")
     validator = BoneAgePredictor(run.model, run.device, s.batch_size * 2, s.precision)
     log(f"train-cnn: {s.backbone} ({'ImageNet' if s.pretrained else 'random'} init, "
         f"{run.model.meta.feature_dim}-d features) at {s.input_size}px from "
         f"{run.images.shape[-1]}px images; {len(run.train_idx)} train / {len(run.val_idx)} "
-        f"validation; {s.epochs} epochs on {run.device} ({run.precision})")
+        f"validation; {s.epochs} epochs on {run.device} ({run.precision})"
+        + ("; age-balanced sampling" if weights is not None else ""))
     records = []
     with atomic_path(history, suffix=".jsonl") as hist_tmp:
         for epoch in range(1, s.epochs + 1):
             t0 = time.perf_counter()
-            order = order_rng.permutation(run.train_idx)
+            order = epoch_order(order_rng, len(run.ages), weights, run.train_idx)
             sums = _epoch(run, order, gen)
             val = validator.predict_uint8(run.images[run.val_idx])
             val_mae = float(np.abs(val["age"] - run.ages[run.val_idx]).mean())

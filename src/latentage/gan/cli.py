@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from latentage.config import add_settings_argument
+from latentage.config import add_balance_arguments, add_settings_argument
 
 
 def add_parsers(sub) -> None:
@@ -12,6 +12,10 @@ def add_parsers(sub) -> None:
     p.add_argument("--res", type=int, required=True, help="the phase's resolution")
     p.add_argument("--data", type=Path, required=True, help="prepared train/res{R}.npy")
     p.add_argument("--prev", type=Path, help="checkpoint.pt of phase R/2 (not for 4)")
+    p.add_argument("--labels", type=Path,
+                   help="prepared train labels.parquet (needed by gan.conditional and "
+                        "--balance age)")
+    add_balance_arguments(p)
     p.add_argument("--checkpoint", type=Path, required=True, help="output: the phase checkpoint")
     p.add_argument("--stats", type=Path, required=True, help="output: stats.jsonl, a line a tick")
     p.add_argument("--fakes", type=Path, required=True, help="output: final G_ema grid PNG")
@@ -57,7 +61,7 @@ def describe_phase(res: int, gan, log=print) -> None:
 def _train_phase(args) -> None:
     from latentage.config import from_json
     from latentage.gan.distributed import launch_rank
-    from latentage.gan.train_phase import PhaseOutputs, train_phase
+    from latentage.gan.train_phase import PhaseOutputs, Sampling, train_phase
 
     gan = from_json("gan", *args.settings)
     if gan.max_res is None:
@@ -70,8 +74,9 @@ def _train_phase(args) -> None:
     if args.dry_run:
         return
     outputs = PhaseOutputs(args.checkpoint, args.stats, args.fakes, args.ticks, args.snapshots)
+    sampling = Sampling(args.labels, args.balance, args.balance_max_weight)
     train_phase(args.res, data=args.data, prev=args.prev, outputs=outputs,
-                progress_dir=args.progress, settings=gan, seed=args.seed)
+                progress_dir=args.progress, settings=gan, seed=args.seed, sampling=sampling)
 
 
 def _gan_figures(args) -> None:

@@ -129,3 +129,12 @@ def any_rank(flag, ctx: Dist) -> bool:
 def barrier(ctx: Dist) -> None:
     if ctx.active:
         dist.barrier()
+
+
+def average_tensor(t: torch.Tensor, ctx: Dist) -> torch.Tensor:
+    """The mean over processes of a device tensor (no host sync; itself on one process)."""
+    if not ctx.active:
+        return t
+    t = t.clone()
+    dist.all_reduce(t)
+    return t / ctx.world

@@ -19,27 +19,42 @@ import torch
 GP_INNER_SCALE_FP16 = 64.0
 
 
-def generator_loss(D, fakes: torch.Tensor, alpha) -> torch.Tensor:
-    return -D(fakes, alpha).float().mean()
+def _critic(D, alpha, cond):
+    """D as the losses call it: with the labels for a conditional D."""
+    if cond is None:
+        return lambda x: D(x, alpha).float()
+    return lambda x: D(x, alpha, cond).float()
+
+
+def generator_loss(D, fakes: torch.Tensor, alpha, *, cond=None, augment=None) -> torch.Tensor:
+    """−D(fake); `augment` (ADA: gan/augment.py) is applied to what D sees."""
+    fakes = fakes if augment is None else augment(fakes)
+    return -_critic(D, alpha, cond)(fakes).mean()
 
 
 def discriminator_loss(D, reals: torch.Tensor, fakes: torch.Tensor, alpha, mixing: torch.Tensor,
                        *, wgan_lambda: float = 10.0, wgan_target: float = 1.0,
                        drift: float = 0.001, gp_scale: float = 1.0, inner_scale: float = 1.0,
-                       D_gp=None) -> tuple[torch.Tensor, dict]:
+                       D_gp=None, cond=None, augment=None) -> tuple[torch.Tensor, dict]:
     """D(fake) − D(real) + λ·(‖∇D(mix)‖·gp_scale − target)²/target² + drift·D(real)².
 
     `mixing` holds one uniform [0, 1) factor per sample. `inner_scale` multiplies the inner
     gradient (and is divided out again) so that it does not underflow in half precision.
-    `D_gp` is the network the penalty differentiates twice (the eager D where D is compiled)."""
+    `D_gp` is the network the penalty differentiates twice (the eager D where D is compiled).
+    `cond`: the labels of a conditional D (the fakes were generated with the reals' labels, so
+    every mixture has them too). `augment`: ADA's pipeline, applied to reals and fakes alike
+    before D; the penalty is taken at mixtures of the augmented images. The parts include
+    `real_scores` (per image) for ADA's r_t."""
     D_gp = D if D_gp is None else D_gp
-    real_scores = D(reals, alpha).float()
-    fake_scores = D(fakes, alpha).float()
+    if augment is not None:
+        reals, fakes = augment(reals), augment(fakes)
+    real_scores = _critic(D, alpha, cond)(reals)
+    fake_scores = _critic(D, alpha, cond)(fakes)
     # under autocast the fakes come out in half precision while the reals are float32
     fakes_ = fakes.detach().to(reals.dtype)
     mixed = torch.lerp(reals.detach(), fakes_, mixing.view(-1, 1, 1, 1).to(reals.dtype))
     mixed.requires_grad_(True)
-    mixed_scores = D_gp(mixed, alpha).float()
+    mixed_scores = _critic(D_gp, alpha, cond)(mixed)
     (grads,) = torch.autograd.grad(mixed_scores.sum() * inner_scale, mixed, create_graph=True)
     norms = (grads.float() / inner_scale).flatten(1).norm(dim=1) * gp_scale
     penalty = (norms - wgan_target).pow(2) * (wgan_lambda / wgan_target**2)
@@ -50,5 +65,6 @@ def discriminator_loss(D, reals: torch.Tensor, fakes: torch.Tensor, alpha, mixin
         "d_fake": fake_scores.mean().detach(),
         "gp": penalty.mean().detach(),
         "grad_norm": norms.mean().detach(),
+        "real_scores": real_scores.detach().squeeze(1),
     }
     return loss.mean(), parts

@@ -12,6 +12,11 @@ step's first global sample index (latentage.seeds), so they do not depend on the
 processes; each process keeps its strided share. Where a per-GPU cap splits a process's share
 into micro-batches, gradients are accumulated, so the global minibatch is the schedule's.
 
+Beyond the study, both off by default: ADA (`gan.augment`: every image D sees goes through the
+augmentation pipeline, and p follows r_t after each D step; gan/augment.py) and the conditional
+networks (`gan.conditional`: the D step's and the G step's fakes are generated with the labels
+of the step's reals, which D also gets; networks.py).
+
 fp16: GradScaler per network (the official dynamic loss scaling: starts at 2**6, doubles every
 2,000 clean steps, halves on overflow); a step whose gradients overflow is skipped by the
 scaler and counted (`d_skipped`, `g_skipped`), never taken for divergence. The penalty's inner
@@ -27,6 +32,7 @@ import torch
 from latentage import seeds
 from latentage.device import autocast
 from latentage.gan import distributed as dist_
+from latentage.gan.augment import AdaController, Augment
 from latentage.gan.data import fade_reals, to_unit_range
 from latentage.gan.loss import GP_INNER_SCALE_FP16, discriminator_loss, generator_loss
 from latentage.gan.networks import Discriminator, Generator
@@ -34,6 +40,7 @@ from latentage.gan.schedule import Step
 
 LOSS_SCALE_INIT = 64.0  # the official loss_scaling_init (2**6)
 STAT_KEYS = ("d_loss", "g_loss", "d_real", "d_fake", "gp", "grad_norm")
+ADA_KEYS = ("ada_rt", "ada_p")
 
 
 def network_kwargs(gan) -> dict:
@@ -42,9 +49,9 @@ def network_kwargs(gan) -> dict:
         "G": {"max_res": gan.max_res, "latent_size": gan.latent_size,
               "fmap_base": gan.fmap_base, "fmap_max": gan.fmap_max,
               "normalize_latents": gan.normalize_latents,
-              "pixelnorm_epsilon": gan.pixelnorm_epsilon},
+              "pixelnorm_epsilon": gan.pixelnorm_epsilon, "conditional": gan.conditional},
         "D": {"max_res": gan.max_res, "fmap_base": gan.fmap_base, "fmap_max": gan.fmap_max,
-              "mbstd_group_size": gan.mbstd_group_size},
+              "mbstd_group_size": gan.mbstd_group_size, "conditional": gan.conditional},
     }
 
 
@@ -73,6 +80,10 @@ class TrainState:
                                              enabled=fp16)
         self.scaler_D = torch.amp.GradScaler(self.device.type, init_scale=LOSS_SCALE_INIT,
                                              enabled=fp16)
+        self.augment = self.ada = None
+        if gan.augment.enabled:
+            self.augment = Augment(gan.augment)
+            self.ada = AdaController(gan.augment, self.device)
         self.channels_last = self.device.type == "cuda" and gan.channels_last
         if self.channels_last:
             for net in (self.G, self.D, self.G_ema):
@@ -100,7 +111,8 @@ class TrainState:
         return {"G": self.G.state_dict(), "D": self.D.state_dict(),
                 "G_ema": self.G_ema.state_dict(), "opt_G": self.opt_G.state_dict(),
                 "opt_D": self.opt_D.state_dict(), "scaler_G": self.scaler_G.state_dict(),
-                "scaler_D": self.scaler_D.state_dict()}
+                "scaler_D": self.scaler_D.state_dict(),
+                "ada": self.ada.state_dict() if self.ada else None}
 
     def load_state_dict(self, state: dict, scalers: bool = True) -> None:
         """Weights and optimiser states (CPU tensors from a checkpoint) onto the device."""
@@ -112,6 +124,8 @@ class TrainState:
         if scalers and state.get("scaler_G"):
             self.scaler_G.load_state_dict(state["scaler_G"])
             self.scaler_D.load_state_dict(state["scaler_D"])
+        if self.ada and state.get("ada"):  # a phase started without ADA begins at initial_p
+            self.ada.load_state_dict(state["ada"])
 
 
 def step_noise(seed: int, nimg: int, restores: int, minibatch: int, latent_size: int, device):
@@ -140,12 +154,30 @@ def _update(net, opt, scaler, ctx) -> torch.Tensor:
     return skipped
 
 
+def _augmenter(state: TrainState, seed: int, nimg: int, restores: int):
+    """ADA's pipeline at the current p with this step's parameter stream, or None."""
+    if state.augment is None:
+        return None
+    gen = seeds.torch_generator(seed, "gan.augment", nimg, restores, device=state.device)
+    p = state.ada.p
+    return lambda x: state.augment(x, p, gen)
+
+
+def _labels(state: TrainState, labels) -> torch.Tensor | None:
+    if not state.gan.conditional:
+        return None
+    if labels is None:
+        raise ValueError("a conditional GAN trains on labelled reals (the labels parquet)")
+    return labels
+
+
 def train_step(state: TrainState, reals_u8: torch.Tensor, step: Step, *, seed: int, nimg: int,
-               restores: int = 0, ctx: dist_.Dist | None = None,
-               rounds: int = 1) -> dict[str, torch.Tensor]:
+               restores: int = 0, ctx: dist_.Dist | None = None, rounds: int = 1,
+               labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """One official step on this process's share of the global minibatch.
 
     reals_u8: this process's share of real images, uint8 N×1×R×R on the device (not yet faded).
+    labels: their labels (float N×2: age months, male), needed by a conditional GAN.
     nimg: images shown before this step (keys the noise). rounds: micro-batches per process.
     Returns the step's statistics as 0-d device tensors."""
     ctx = ctx or dist_.Dist(device=state.device)
@@ -154,6 +186,9 @@ def train_step(state: TrainState, reals_u8: torch.Tensor, step: Step, *, seed: i
     alpha = torch.full((), step.alpha, device=device) if step.alpha < 1.0 else 1.0
     z_d, mixing, z_g = step_noise(seed, nimg, restores, step.minibatch, gan.latent_size, device)
     z_d, mixing, z_g = (t[ctx.rank::ctx.world] for t in (z_d, mixing, z_g))
+    cond = _labels(state, labels)
+    cond_k = (lambda k: None) if cond is None else (lambda k: cond[k::rounds])
+    augment = _augmenter(state, seed, nimg, restores)
     reals = fade_reals(to_unit_range(reals_u8), step.alpha)
     if state.channels_last:
         reals = reals.contiguous(memory_format=torch.channels_last)
@@ -165,27 +200,38 @@ def train_step(state: TrainState, reals_u8: torch.Tensor, step: Step, *, seed: i
                              1.0 - gan.ema_beta)
 
     stats = {k: torch.zeros((), device=device) for k in STAT_KEYS}
+    real_scores = []
     state.opt_D.zero_grad(set_to_none=True)
     for k in range(rounds):
         with autocast(device, state.precision):
             with torch.no_grad():
-                fakes = state.G_run(z_d[k::rounds], res, alpha)
+                fakes = _generate(state, z_d[k::rounds], res, alpha, cond_k(k))
             d_loss, parts = discriminator_loss(
                 state.D_run, reals[k::rounds], fakes, alpha, mixing[k::rounds],
                 wgan_lambda=gan.wgan_lambda, wgan_target=gan.wgan_target, drift=gan.drift,
-                gp_scale=res / gan.max_res, inner_scale=inner, D_gp=D)
+                gp_scale=res / gan.max_res, inner_scale=inner, D_gp=D, cond=cond_k(k),
+                augment=augment)
         state.scaler_D.scale(d_loss / rounds).backward()
+        real_scores.append(parts.pop("real_scores"))
         for key, value in {"d_loss": d_loss.detach(), **parts}.items():
             stats[key] += value / rounds
     stats["d_skipped"] = _update(D, state.opt_D, state.scaler_D, ctx)
+    if state.ada is not None:  # p follows r_t of this D step (on the augmented reals)
+        stats["ada_rt"] = state.ada.update(torch.cat(real_scores), step.minibatch, ctx)
+        stats["ada_p"] = state.ada.p
 
     D.requires_grad_(False)
     state.opt_G.zero_grad(set_to_none=True)
     for k in range(rounds):
         with autocast(device, state.precision):
-            g_loss = generator_loss(state.D_run, state.G_run(z_g[k::rounds], res, alpha), alpha)
+            fakes = _generate(state, z_g[k::rounds], res, alpha, cond_k(k))
+            g_loss = generator_loss(state.D_run, fakes, alpha, cond=cond_k(k), augment=augment)
         state.scaler_G.scale(g_loss / rounds).backward()
         stats["g_loss"] += g_loss.detach() / rounds
     D.requires_grad_(True)
     stats["g_skipped"] = _update(G, state.opt_G, state.scaler_G, ctx)
     return stats
+
+
+def _generate(state: TrainState, z, res, alpha, cond):
+    return state.G_run(z, res, alpha) if cond is None else state.G_run(z, res, alpha, cond)

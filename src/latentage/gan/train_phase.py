@@ -111,12 +111,22 @@ def _fmt_time(seconds: float) -> str:
     return f"{seconds // 3600:d}h{seconds % 3600 // 60:02d}m{seconds % 60:02d}s"
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """What the real-image sampler reads besides the images: the labels parquet (same row
+    order; the conditional GAN's labels and the balance weights' ages) and `data.balance`."""
+    labels: Path | None = None
+    balance: str = "none"
+    max_weight: float = 5.0
+
+
 def train_phase(res: int, *, data, prev, outputs: PhaseOutputs, progress_dir, settings, seed: int,
-                log=print, _stop_at_kimg: float | None = None) -> dict:
+                sampling: Sampling = Sampling(), log=print,
+                _stop_at_kimg: float | None = None) -> dict:
     """Train phase `res` of GanSettings `settings`; returns a summary. Raises Stopped after a
     signal (progress saved) and DivergenceError after too many restores."""
     refuse_after_divergence(Path(progress_dir), settings, res)
-    run = PhaseRun(res, data, prev, outputs, Path(progress_dir), settings, seed, log)
+    run = PhaseRun(res, data, prev, outputs, Path(progress_dir), settings, seed, log, sampling)
     try:
         return run.run(_stop_at_kimg)
     except DivergenceError as exc:
@@ -141,7 +151,8 @@ def refuse_after_divergence(progress_dir: Path, gan, res: int) -> None:
 
 
 class PhaseRun:
-    def __init__(self, res, data, prev, outputs, progress_dir, gan, seed, log):
+    def __init__(self, res, data, prev, outputs, progress_dir, gan, seed, log,
+                 sampling: Sampling = Sampling()):
         if gan.max_res is None:
             raise LatentageError("config key gan.max_res must be resolved (the workflow sets it "
                                  "from data.max_res)")
@@ -154,12 +165,17 @@ class PhaseRun:
         self.precision = resolve_precision(gan.precision, self.ctx.device)
         if self.ctx.device.type == "cpu":
             torch.use_deterministic_algorithms(True)
-        sampler = RealSampler(data, seed)
+        if gan.conditional and sampling.labels is None:
+            raise LatentageError("gan.conditional: true needs the training labels (--labels)")
+        sampler = RealSampler(data, seed, sampling.labels, sampling.balance, sampling.max_weight)
         if sampler.resolution != res:
             raise LatentageError(f"{data}: images are {sampler.resolution}² but phase {res} "
                                  f"needs {res}²")
         self.data = Prefetcher(sampler, self.ctx.rank, self.ctx.world, self.ctx.device)
         self.state = TrainState(gan, seed, self.ctx.device, self.precision)
+        if gan.conditional:  # the latent's condition coordinates follow the training labels
+            for G in (self.state.G, self.state.G_ema):
+                G.set_label_distribution(sampler.labels[:, 0], sampler.labels[:, 1])
         self.progress = resume.Progress()
         self.schedule().validate()
         self.start_kimg, self.end_kimg = self.schedule().phase_bounds(res)
@@ -176,7 +192,7 @@ class PhaseRun:
         dist_.barrier(self.ctx)
         self.last_good = self.file if self.resumed else (Path(prev) if res != 4 else None)
         self.initial = None if self.last_good else copy.deepcopy(self._state_dict(0.0))
-        self.grid_z = torch.randn(gan.grid_size, gan.latent_size,
+        self.grid_z = torch.randn(gan.grid_size, self.state.G.latent_size,
                                   generator=seeds.torch_generator(seed, "gan.grid"))
         self.grid_z = self.grid_z.to(self.ctx.device)
         self._rewind_cadence()
@@ -252,10 +268,10 @@ class PhaseRun:
                                  self.gan.mbstd_group_size)
         block = {"bad": torch.zeros((), dtype=torch.bool, device=self.ctx.device)}
         for _ in range(self.gan.minibatch_repeats):
-            reals = self.data.next(step.minibatch)
+            reals, labels = self.data.next(step.minibatch)
             stats = train_step(self.state, reals, step, seed=self.seed,
                                nimg=self.progress.nimg, restores=self.progress.restores,
-                               ctx=self.ctx, rounds=rounds)
+                               ctx=self.ctx, rounds=rounds, labels=labels)
             self.progress.nimg += step.minibatch
             self._accumulate(stats)
             block["bad"] |= self._bad(stats)
@@ -361,6 +377,8 @@ class PhaseRun:
                  "img_per_s": round(rate, 2), "s_per_kimg": round(1000 / max(rate, 1e-9), 3),
                  "mem_mb": round(peak_memory_mb(self.ctx.device), 1),
                  "elapsed_s": round(now - self.t_start, 2)}
+        if self.state.ada is not None:  # p now (its mean over the tick would lag)
+            stats["ada_p"] = round(float(self.state.ada.p), 5)
         if self.precision == "fp16":
             stats["loss_scale_d"] = self.state.scaler_D.get_scale()
             stats["loss_scale_g"] = self.state.scaler_G.get_scale()
@@ -368,7 +386,9 @@ class PhaseRun:
                  f"mb {step.minibatch:4d}  D {means.get('d_loss', 0):8.4f}  "
                  f"G {means.get('g_loss', 0):8.4f}  {rate:8.1f} img/s  "
                  f"{stats['s_per_kimg']:8.2f} s/kimg  mem {stats['mem_mb']:.0f} MB  "
-                 f"ETA phase {_fmt_time(eta)}")
+                 + (f"ADA p {stats['ada_p']:.3f} r_t {stats.get('ada_rt', 0):.3f}  "
+                    if "ada_p" in stats else "")
+                 + f"ETA phase {_fmt_time(eta)}")
         if self.ctx.is_main:
             with open(self.dir / "stats.jsonl", "a") as fh:
                 fh.write(json.dumps(stats) + "\n")
