@@ -56,6 +56,21 @@ def conditional_samples(G, res: int, years: float, male: bool, n: int, seed: int
         return G(torch.from_numpy(z).to(device), res, 1.0, cond).float()
 
 
+def steering_starts(age, male_prob, target: float, male: bool, n: int, seed: int,
+                    log=print) -> np.ndarray:
+    """The atlas's starting latents (random ones the CNN calls that sex); where fewer than n
+    are called that sex, the n most likely of it, with a notice (sex agreement shows it)."""
+    from latentage.analysis.atlas import pick_starts
+
+    called = int(((male_prob >= 0.5) if male else (male_prob < 0.5)).sum())
+    if called >= n:
+        return pick_starts(age, male_prob, target, male, n, seed)
+    log(f"conditional-comparison: NOTICE: the CNN calls only {called} labelled latents "
+        f"{'male' if male else 'female'}; steering starts from the {n} most likely of that sex")
+    order = np.argsort(-male_prob if male else male_prob, kind="stable")
+    return np.sort(order[:n])
+
+
 def _read(predictor, images255) -> dict:
     out = predictor(images255, features=True, value_range=(0.0, 255.0))
     return {k: v.float().cpu().numpy() for k, v in out.items()}
@@ -65,7 +80,7 @@ def conditional_comparison(*, generator, conditional, cnn, z, labels, axes, real
                            summary, figure, samples, settings, seed: int, batch_size: int = 64,
                            log=print) -> dict:
     """The step for ConditionalSettings `settings`."""
-    from latentage.analysis.atlas import atlas_direction, pick_starts, steer
+    from latentage.analysis.atlas import atlas_direction, steer
     from latentage.analysis.models import Models, read_pool
     from latentage.cnn.predict import BoneAgePredictor
     from latentage.gan.checkpoint import load_generator
@@ -96,7 +111,7 @@ def conditional_comparison(*, generator, conditional, cnn, z, labels, axes, real
             is_male = sex == "male"
             made = {"conditional": conditional_samples(Gc, int(meta_c["resolution"]), years,
                                                        is_male, n, seed, models.device)}
-            start = pick_starts(age, male_prob, target, is_male, n, seed)
+            start = steering_starts(age, male_prob, target, is_male, n, seed, log)
             steered = steer(zs[start], u, slope, target, models.predict, settings.steps,
                             settings.tolerance)
             made["steering"] = models.render(steered["z"])
