@@ -271,3 +271,25 @@ def add_parsers(sub) -> None:
     b.add_argument("--queries", type=int, default=8)
     b.add_argument("--k", type=int, default=5)
     b.set_defaults(func=lambda a: bench_neighbours(a.n_real, a.res, a.queries, a.k))
+    b = bsub.add_parser("small-data", help="the phantom GAN on few vs many images, with and "
+                                           "without ADA: SWD and domain FD at the end")
+    b.add_argument("--out", type=Path, required=True, help="working folder (kept; resumes)")
+    b.add_argument("--sizes", type=int, nargs="+", default=[200, 2000],
+                   help="training-set sizes (the first n prepared training images)")
+    b.add_argument("--test", type=int, default=1000, help="held-out phantoms")
+    b.add_argument("--max-res", type=int, default=32)
+    b.add_argument("--kimg", type=float, default=4.0, help="kimg per fade and per stable phase")
+    b.add_argument("--final-kimg", type=float, default=16.0,
+                   help="kimg of the last phase after its fade")
+    b.add_argument("--ada-speed-kimg", type=float, default=5.0,
+                   help="gan.augment.speed_kimg of the ADA runs (scaled to the short run)")
+    b.add_argument("--jobs", type=int, default=2, help="runs at a time (one thread each)")
+    b.add_argument("--seed", type=int, default=7)
+    b.set_defaults(func=_small_data)
+
+
+def _small_data(a) -> None:
+    from latentage.bench_small_data import bench_small_data
+
+    bench_small_data(a.out, tuple(a.sizes), a.test, a.max_res, a.kimg, a.final_kimg,
+                     a.ada_speed_kimg, a.jobs, a.seed)
