@@ -93,3 +93,30 @@ def test_normalised_age_spans_childhood():
     assert normalised_age(torch.tensor(0.0)) == -2.0
     assert normalised_age(torch.tensor(240.0)) == 2.0
     assert math.isclose(float(normalised_age(torch.tensor(180.0))), 1.0)
+
+
+def test_downstream_steps_label_a_conditional_generators_latents(tiny_cnn, tmp_path):
+    from conftest import TINY_G, quiet
+
+    from latentage.analysis.lasso import lasso
+    from latentage.config import build
+    from latentage.latent.label_shard import label_shard
+
+    torch.manual_seed(0)
+    G = Generator(**TINY_G, conditional=True)
+    G.set_label_distribution(np.linspace(12, 216, 40), np.arange(40) % 2)
+    ckpt.save_snapshot(tmp_path / "g.pt", G.state_dict(), {"G": {**TINY_G, "conditional": True}},
+                       resolution=32, alpha=1.0, kimg=1.0)
+    label_shard(generator=tmp_path / "g.pt", cnn=tiny_cnn, labels=tmp_path / "l.parquet",
+                z=tmp_path / "z.npy", shard="1-of-1",
+                settings=build("latent", {"n": 120, "shards": 1, "batch_size": 40}), seed=2,
+                log=quiet)
+    z = np.load(tmp_path / "z.npy")
+    assert z.shape == (120, TINY_G["latent_size"] + 2)  # z, then the two condition coordinates
+    summary = lasso(z=tmp_path / "z.npy", labels=tmp_path / "l.parquet",
+                    json_out=tmp_path / "lasso.json", coef=tmp_path / "coef.npy",
+                    figure=tmp_path / "lasso.png",
+                    settings=build("analysis.lasso", {"folds": 3, "holdout": 0.25,
+                                                      "n_alphas": 10}), seed=4, log=quiet)
+    assert summary["dim"] == TINY_G["latent_size"] + 2
+    assert np.load(tmp_path / "coef.npy").shape[-1] == TINY_G["latent_size"] + 2

@@ -57,6 +57,7 @@ def _train_run(data: str, root: str, gan, seed: int) -> dict:
 
     torch.set_num_threads(1)
     data, root = Path(data), Path(root)
+    root.mkdir(parents=True, exist_ok=True)
     prev, t0 = None, time.perf_counter()
     for res in resolutions(gan.max_res):
         out = root / f"res{res}"
@@ -82,7 +83,7 @@ def _prepare_data(out: Path, n_train: int, n_test: int, max_res: int, seed: int,
     raw, data = out / "phantom", out / "data"
     if not (data / "prepare.json").is_file():
         phantom(images=raw / "images", labels=raw / "labels.csv", truth=raw / "truth.csv",
-                settings=build("data.phantom", {"n": n_train + n_test, "size": 2 * max_res,
+                settings=build("data.phantom", {"n": n_train + n_test, "size": max(64, 2 * max_res),
                                                 "ages": "uniform"}),
                 seed=seed, workers=2, log=log)
         files = {s: [data / s / f"res{r}.npy" for r in resolutions(max_res)]
@@ -127,6 +128,10 @@ def bench_small_data(out, sizes=(200, 2000), n_test: int = 1000, max_res: int = 
                      jobs: int = 2, seed: int = 7, log=print) -> pd.DataFrame:
     from latentage.metrics.snapshot_metrics import snapshot_metrics
 
+    if max_res < 16:
+        from latentage.errors import ConfigError
+
+        raise ConfigError(f"bench small-data --max-res {max_res}: SWD needs 16² or more")
     out = Path(out)
     t0 = time.perf_counter()
     data = _prepare_data(out, max(sizes), n_test, max_res, seed, log)
