@@ -11,7 +11,7 @@ from test_gan_train import data, outputs, run_phase, tiny  # noqa: F401 (fixture
 
 from latentage.errors import LatentageError
 from latentage.gan import checkpoint as ckpt
-from latentage.gan.networks import Discriminator, Generator, normalised_age
+from latentage.gan.networks import Discriminator, Generator, label_features, normalised_age
 
 KW = {"max_res": 8, "latent_size": 6, "fmap_base": 32, "fmap_max": 8}
 
@@ -60,7 +60,7 @@ def test_the_projection_discriminator_adds_features_dot_label_embedding():
     D.dense0.register_forward_hook(lambda m, i, o: feats.update(h=torch.nn.functional.leaky_relu(
         o, 0.2)))
     score = D(x, 1.0, cond)
-    label = torch.stack([normalised_age(cond[:, 0]), 1 - cond[:, 1], cond[:, 1]], dim=1)
+    label = label_features(cond)
     W = D.project.weight * D.project.scale
     expected = plain(x) + (feats["h"] * (label @ W.T)).sum(1, keepdim=True)
     assert torch.allclose(score, expected, atol=1e-5)
@@ -87,6 +87,16 @@ def test_a_conditional_phase_trains_and_its_generator_keeps_the_label_distributi
     assert torch.isfinite(G(torch.randn(3, G.latent_size), 8)).all()
     for snap in (tmp_path / "r8" / "snapshots").iterdir():
         assert ckpt.load_generator(snap)[0].conditional
+
+
+def test_the_discriminators_label_is_age_bumps_every_two_years_and_one_hot_sex():
+    f = label_features(torch.tensor([[48.0, 1.0], [60.0, 0.0]]))
+    assert f.shape == (2, 13)
+    # 4 years sits on the third bump (centre 4 y); 5 years between the third and fourth
+    assert f[0, :11].tolist() == pytest.approx(
+        [math.exp(-0.5 * ((4 - c) / 2) ** 2) for c in range(0, 21, 2)])
+    assert f[1, 2].item() == pytest.approx(f[1, 3].item())
+    assert f[:, 11:].tolist() == [[0.0, 1.0], [1.0, 0.0]]
 
 
 def test_normalised_age_spans_childhood():

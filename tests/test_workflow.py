@@ -1,6 +1,7 @@
 """The workflow itself: the mini target end to end, and a dry run of the full study config."""
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -37,6 +38,10 @@ def mini_run(repo, tmp_path_factory):
     workdir = _workdir(repo, tmp_path_factory.mktemp("mini"))
     proc = _snakemake(workdir, "--cores", "2", "--configfile", "tests/mini/config.yaml")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    keep = os.environ.get("LATENTAGE_KEEP_MINI")
+    if keep:  # CI: .ci/slurm-run compares its SLURM run with this local run (not run twice)
+        shutil.rmtree(keep, ignore_errors=True)
+        shutil.copytree(workdir, keep, symlinks=True)
     return workdir
 
 
@@ -101,6 +106,25 @@ def test_mini_target_trains_and_evaluates_the_cnn(mini_run):
     assert (mini_run / "logs/cnn/train_cnn.log").read_text().count("val MAE") >= 1
     with Image.open(mini_run / "results/figures/cnn_eval.png") as im:
         assert im.width > 1000
+
+
+@pytest.mark.slow
+def test_mini_target_compares_a_conditional_gan_with_steering(mini_run):
+    from latentage.gan.checkpoint import load_generator
+
+    G, _ = load_generator(mini_run / "results/gan_conditional/res32/checkpoint.pt")
+    main, _ = load_generator(mini_run / "results/gan/res32/checkpoint.pt")
+    assert G.conditional and not main.conditional
+    report = json.loads((mini_run / "results/analysis/conditional/comparison.json").read_text())
+    table = pd.read_parquet(mini_run / "results/analysis/conditional/comparison.parquet")
+    assert set(report["methods"]) == {"conditional", "steering"}
+    assert len(table) == 2 * 3 * 2 * 2  # methods × ages × sexes × hands
+    for method, values in report["methods"].items():
+        part = table[table.method == method]
+        assert values["mae_months"] == pytest.approx(part.error_months.abs().mean())
+    for png in ("conditional_comparison.png", "conditional_samples.png"):
+        with Image.open(mini_run / "results/figures" / png) as im:
+            assert im.width > 600
 
 
 @pytest.mark.slow

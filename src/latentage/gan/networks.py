@@ -14,11 +14,15 @@ fade does not recompile); a tensor always takes the fade path.
 Conditional networks (`gan.conditional`, beyond the study). G takes (z, age, sex): normalised
 age (AGE_CENTRE/AGE_SCALE) and a learned sex embedding are concatenated with z before the pixel
 norm. D is a projection discriminator (Miyato & Koyama 2018): its score is the unconditional
-score plus the inner product of its penultimate features with a linear embedding of the label
-(normalised age, one-hot sex). Projection rather than the official code's AC-GAN label head:
-it changes only what the critic scores, so the WGAN-GP loss, penalty and drift stay exactly as
-they are, and it has no auxiliary classification loss to pull G towards easily recognised,
-less varied hands (the comparison rule measures that variety).
+score plus the inner product of its penultimate features with a linear embedding of the label.
+The label D embeds is the one-hot sex and the age as Gaussian bumps centred every
+AGE_BUMP_YEARS (σ the same): a bare age scalar would let D reward age-related features only in
+proportion to age, bumps let it score every age band in its own way (a 46-kimg demo run with
+the scalar: G's hands moved from 7.4 to 8.8 years as the request went from 2 to 16).
+Projection rather than the official code's AC-GAN label head: it changes only what the critic
+scores, so the WGAN-GP loss, penalty and drift stay exactly as they are, and it has no
+auxiliary classification loss to pull G towards easily recognised, less varied hands
+(the comparison rule measures that variety).
 
 Everything downstream draws a latent of `G.latent_size` columns and calls G(z). For a
 conditional G that latent is z followed by two condition coordinates, standard normal like z:
@@ -56,11 +60,22 @@ def _level(res: int) -> int:
 
 AGE_CENTRE, AGE_SCALE = 10.0, 5.0  # normalised age = (years − 10) / 5: 0 y → −2, 20 y → 2
 SEX_EMBED = 4  # size of G's sex embedding
+AGE_BUMP_YEARS = 2.0  # D's age encoding: Gaussian bumps at 0, 2, …, 20 years, σ 2 years
+AGE_BUMPS = 11
 QUANTILES = 257  # age quantiles a conditional G keeps from its training labels
 
 
 def normalised_age(months: torch.Tensor) -> torch.Tensor:
     return (months / 12.0 - AGE_CENTRE) / AGE_SCALE
+
+
+def label_features(cond: torch.Tensor) -> torch.Tensor:
+    """What the projection discriminator embeds: age bumps, then one-hot sex (N×(AGE_BUMPS+2))."""
+    years = cond[:, :1].float() / 12.0
+    centres = torch.arange(AGE_BUMPS, device=cond.device, dtype=torch.float32) * AGE_BUMP_YEARS
+    bumps = torch.exp(-0.5 * ((years - centres) / AGE_BUMP_YEARS) ** 2)
+    male = cond[:, 1:2].float()
+    return torch.cat([bumps, 1.0 - male, male], dim=1)
 
 
 def _std_normal_cdf(x: torch.Tensor) -> torch.Tensor:
@@ -178,8 +193,8 @@ class Discriminator(nn.Module):
         self.conv4 = EqualizedConv2d(f(1) + extra, f(1), 3)
         self.dense0 = EqualizedLinear(f(1) * 16, f(0))
         self.dense1 = EqualizedLinear(f(0), 1, gain=1.0)
-        if conditional:  # projection: label (normalised age, one-hot sex) → feature space
-            self.project = EqualizedLinear(3, f(0), gain=1.0, bias_size=0)
+        if conditional:  # projection: label features (label_features) → feature space
+            self.project = EqualizedLinear(AGE_BUMPS + 2, f(0), gain=1.0, bias_size=0)
 
     def forward(self, img: torch.Tensor, alpha: float | torch.Tensor = 1.0,
                 cond: torch.Tensor | None = None) -> torch.Tensor:
@@ -200,9 +215,8 @@ class Discriminator(nn.Module):
         if self.conditional:
             if cond is None:
                 raise ValueError("a conditional discriminator needs the images' labels")
-            male = cond[:, 1:2].float()
-            label = torch.cat([normalised_age(cond[:, :1].float()), 1.0 - male, male], dim=1)
-            score = score + (x * self.project(label.to(x.dtype))).sum(dim=1, keepdim=True)
+            label = label_features(cond).to(x.dtype)
+            score = score + (x * self.project(label)).sum(dim=1, keepdim=True)
         return score
 
 
