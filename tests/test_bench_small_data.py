@@ -28,3 +28,4 @@ def test_small_data_bench_trains_four_runs_and_reports_their_metrics(tmp_path):
         (tmp_path / "train12" / "res16.npy").stat().st_size
     summary = json.loads((tmp_path / "small_data.json").read_text())
     assert len(summary["runs"]) == 4 and summary["held_out_reals"] == 8
+    assert (tmp_path / "small_data.png").stat().st_size > 10_000

@@ -5,7 +5,8 @@ The same phantom GAN is trained on the first n training images for each n in `si
 final G_ema is measured against the same held-out real images with the same bone-age CNN (SWD
 per level and its average, domain FD). Everything runs through the steps the workflow ships:
 phantom, prepare, train_cnn, real_metrics, train_phase, snapshot_metrics. The runs are
-independent and go `jobs` at a time, one thread each. Printed: a table, and `small_data.json`.
+independent and go `jobs` at a time, one thread each. Printed: a table; written:
+`small_data.json` and `small_data.png` (ADA's p over training, SWD and domain FD per run).
 
 On 2 CPU cores the defaults (32², 44 kimg, latent 32, fmap_base 256) take about a quarter of
 an hour; measured figures are in the README ("Beyond the study").
@@ -165,8 +166,53 @@ def bench_small_data(out, sizes=(200, 2000), n_test: int = 1000, max_res: int = 
                "total_seconds": round(time.perf_counter() - t0, 1),
                "runs": table.to_dict(orient="records")}
     (out / "small_data.json").write_text(json.dumps(summary, indent=2))
+    _figure(table, {key: Path(args[1]) for key, args in runs.items()}, summary,
+            out / "small_data.png")
     log(table.to_string(index=False))
     log(f"bench small-data: {summary['total_seconds']:.0f} s in all (setup {t_setup:.0f} s); "
         f"SWD ×10³ and domain FD against {n_test // 2} held-out phantoms")
     return table
 
+
+
+def _figure(table: pd.DataFrame, roots: dict, summary: dict, png: Path) -> None:
+    from latentage.io import save_figure
+    from latentage.plots import pyplot
+
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    colours = {n: c for n, c in zip(sorted({n for n, _ in roots}), ("tab:red", "tab:blue",
+                                                                     "tab:green", "tab:purple"),
+                                    strict=False)}
+    for (n, ada), root in sorted(roots.items()):
+        if not ada:
+            continue
+        ticks = [json.loads(line) for stats in sorted(root.glob("res*/stats.jsonl"),
+                                                      key=lambda p: int(p.parent.name[3:]))
+                 for line in stats.read_text().splitlines()]
+        kimg = [t["kimg"] for t in ticks]
+        axes[0].plot(kimg, [t["ada_p"] for t in ticks], "-", color=colours[n],
+                     label=f"{n} images: p")
+        axes[0].plot(kimg, [t["ada_rt"] for t in ticks], ":", color=colours[n],
+                     label=f"{n} images: r_t")
+    axes[0].axhline(0.6, color="grey", lw=0.8, ls="--", label="r_t target")
+    axes[0].set(xlabel="kimg", ylabel="p, r_t", title="ADA: augmentation probability p")
+    axes[0].legend(fontsize=7)
+    labels = [f"{r.train_images}\n{'ADA' if r.ada else 'no ADA'}" for r in table.itertuples()]
+    bar_colours = [colours[r.train_images] for r in table.itertuples()]
+    hatches = ["//" if r.ada else "" for r in table.itertuples()]
+    for ax, key, title in ((axes[1], "swd_avg", "SWD ×10³ (average over levels)"),
+                           (axes[2], "domain_fd", "domain FD (bone-age CNN features)")):
+        bars = ax.bar(range(len(table)), table[key], color=bar_colours, alpha=0.7)
+        for bar, hatch in zip(bars, hatches, strict=True):
+            bar.set_hatch(hatch)
+        ax.set_xticks(range(len(table)), labels, fontsize=8)
+        ax.set(title=title, ylabel=key)
+        for i, v in enumerate(table[key]):
+            ax.text(i, v, f"{v:.1f}", ha="center", va="bottom", fontsize=8)
+    fig.suptitle(f"Small data: the phantom PGGAN at {summary['max_res']}² on few vs many "
+                 f"images, with and without ADA (lower SWD and FD are better; against "
+                 f"{summary['held_out_reals'] // 2} held-out phantoms)", fontsize=9)
+    fig.tight_layout()
+    save_figure(png, fig)
+    plt.close(fig)
