@@ -122,3 +122,28 @@ def test_p_rises_when_d_memorises_a_tiny_set_and_stays_low_on_a_large_one(tmp_pa
     # and p at 0
     assert all(s["ada_p"] == 0.0 and s["ada_rt"] < 0.6 for s in large if s["kimg"] > 1.0)
     assert np.mean([s["ada_rt"] for s in small]) > np.mean([s["ada_rt"] for s in large]) + 0.5
+
+
+def test_an_ada_phase_stopped_and_resumed_keeps_p_and_equals_an_uninterrupted_one(tmp_path):
+    from test_gan_train import Stopped, _assert_identical, _weights
+
+    from latentage import seeds
+
+    rng = seeds.rng(0, "phantom")
+    (tmp_path / "d").mkdir()
+    np.save(tmp_path / "d" / "res4.npy", rng.integers(0, 256, (3, 4, 4), dtype=np.uint8))
+    s = tiny(augment={"enabled": True, "speed_kimg": 0.2},
+             schedule={"total_kimg": 1.8, "lod_training_kimg": 0.6, "lod_transition_kimg": 0.6})
+
+    def run(root, **kw):
+        train_phase(4, data=tmp_path / "d" / "res4.npy", prev=None, outputs=outputs(root),
+                    progress_dir=root / ".progress", settings=s, seed=3, log=quiet, **kw)
+
+    run(tmp_path / "a")
+    with pytest.raises(Stopped):
+        run(tmp_path / "b", _stop_at_kimg=0.3)
+    run(tmp_path / "b")
+    a, sa = _weights(tmp_path / "a" / "checkpoint.pt")
+    b, sb = _weights(tmp_path / "b" / "checkpoint.pt")
+    _assert_identical(a, b)
+    assert float(sa["ada"]["p"]) == float(sb["ada"]["p"]) > 0.0  # 3 images: p moved, and kept
