@@ -81,12 +81,16 @@ def test_the_controller_moves_p_by_images_over_speed_and_clamps():
     s = build("gan.augment", {"enabled": True, "speed_kimg": 1.0, "target": 0.6})
     ctx = dist_.Dist(device=torch.device("cpu"))
     ada = AdaController(s, "cpu")
-    rt = ada.update(torch.tensor([1.0, 2.0, 3.0, -1.0]), 100, ctx)  # r_t 0.5 < 0.6
+    # reals 1, 2, 3, −1 (mean 1.25), fakes' mean −1.25: the midpoint is 0, r_t = 0.5 < 0.6
+    rt = ada.update(torch.tensor([1.0, 2.0, 3.0, -1.0]), torch.tensor(-1.25), 100, ctx)
     assert float(rt) == 0.5 and float(ada.p) == 0.0  # clamped at 0
-    for _ in range(3):
-        ada.update(torch.ones(4), 100, ctx)  # r_t 1 > 0.6: +100/1000 each
+    # the same shifted by −9 (a WGAN critic's offset): the same r_t
+    rt = ada.update(torch.tensor([-8.0, -7.0, -6.0, -10.0]), torch.tensor(-10.25), 100, ctx)
+    assert float(rt) == 0.5
+    for _ in range(3):  # every real above the midpoint: r_t 1 > 0.6, +100/1000 each
+        ada.update(torch.tensor([-5.0, -5.1, -4.9, -5.0]), torch.tensor(-9.0), 100, ctx)
     assert float(ada.p) == pytest.approx(0.3)
-    ada.update(-torch.ones(4), 50, ctx)
+    ada.update(torch.tensor([-5.0, -9.0, -9.5, -8.0]), torch.tensor(-7.0), 50, ctx)  # r_t −0.5
     assert float(ada.p) == pytest.approx(0.25)
     other = AdaController(s, "cpu")
     other.load_state_dict(ada.state_dict())
@@ -114,14 +118,14 @@ def test_p_rises_when_d_memorises_a_tiny_set_and_stays_low_on_a_large_one(tmp_pa
     small = _train(tiny_set, tmp_path / "tiny")
     large = _train(large_set, tmp_path / "large")
     assert all("ada_p" in s and "ada_rt" in s for s in small + large)
-    # D memorises 2 images: r_t climbs past the target and p with it (it falls back while
-    # the augmentation, or G's collapse onto the two, keeps D from telling them apart)
-    assert max(s["ada_p"] for s in small) == 1.0
-    assert np.mean([s["ada_p"] for s in small]) > 0.4
-    # on 4,000 images D does not overfit: after the first kimg r_t stays below the target
-    # and p at 0
-    assert all(s["ada_p"] == 0.0 and s["ada_rt"] < 0.6 for s in large if s["kimg"] > 1.0)
-    assert np.mean([s["ada_rt"] for s in small]) > np.mean([s["ada_rt"] for s in large]) + 0.5
+    mean = lambda runs, key: np.mean([s[key] for s in runs])  # noqa: E731
+    # D memorises 2 images: r_t climbs past the target and p with it (falling back while the
+    # augmentation, or G's collapse onto the two, keeps D from telling them apart); on 4,000
+    # images D separates reals from fakes less, and p ends where it started
+    assert max(s["ada_p"] for s in small) == 1.0 and small[-1]["ada_p"] > 0.3
+    assert large[-1]["ada_p"] == 0.0
+    assert mean(small, "ada_p") > 1.5 * mean(large, "ada_p")
+    assert mean(small, "ada_rt") > mean(large, "ada_rt") + 0.2
 
 
 def test_an_ada_phase_stopped_and_resumed_keeps_p_and_equals_an_uninterrupted_one(tmp_path):

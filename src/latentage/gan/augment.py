@@ -8,13 +8,18 @@ isotropic scale, small rotation (one affine warp with reflection padding, kornia
 hand. All of it is differentiable, so G learns through the augmentation and does not learn to
 produce it (ADA's "non-leaking" argument holds while p stays below about 0.8).
 
-`AdaController` adjusts p from D's overfitting heuristic r_t = E[sign(D(real))], measured on
-the augmented reals of every D step: p moves by sign(r_t − target) · (images in the step) /
+`AdaController` adjusts p from D's overfitting heuristic r_t = E[sign(D(real) − m)], measured
+on the augmented reals of every D step: p moves by sign(r_t − target) · (images in the step) /
 (speed_kimg · 1000), so p can travel from 0 to 1 in `speed_kimg` thousand images (ADA: 500),
-clamped to [0, 1]. p lives on the device (no host sync) and in the training checkpoint. r_t
-with WGAN-GP: the drift term keeps D(real) near 0 while D generalises, so sign(D(real)) is
-mixed (r_t well below the target); a D that memorises the reals scores all of them positive
-(r_t → 1).
+clamped to [0, 1]. p lives on the device (no host sync) and in the training checkpoint.
+
+m: ADA's D is logistic, and its zero separates what it calls real from what it calls fake, so
+r_t = E[sign(D(real))] counts how many training reals D is sure of. A WGAN-GP critic has no
+fixed zero: its scores carry an offset that only the weak drift term pulls back (in the
+small-data benchmark every run ended with D(real) between −7 and −9, so E[sign(D(real))] was
+−1 and p never moved). Its counterpart of the logistic zero is the midpoint m between the
+step's mean real and mean fake scores: r_t → 1 when D scores every training real above it
+(D has memorised them), near 0 when D cannot tell the reals from the fakes.
 """
 
 from __future__ import annotations
@@ -80,9 +85,13 @@ class AdaController:
         self.s = s
         self.p = torch.full((), float(s.initial_p), device=device)
 
-    def update(self, real_scores: torch.Tensor, images: int, ctx) -> torch.Tensor:
-        """Move p for one D step on `images` images (global); returns this step's r_t."""
-        rt = dist_.average_tensor(torch.sign(real_scores.detach().float()).mean(), ctx)
+    def update(self, real_scores: torch.Tensor, fake_mean: torch.Tensor, images: int,
+               ctx) -> torch.Tensor:
+        """Move p for one D step on `images` images (global), from this process's real scores
+        and the mean fake score; returns the step's r_t."""
+        real = real_scores.detach().float()
+        means = dist_.average_tensor(torch.stack([real.mean(), fake_mean.detach().float()]), ctx)
+        rt = dist_.average_tensor(torch.sign(real - means.mean()).mean(), ctx)
         step = images / (self.s.speed_kimg * 1000.0)
         self.p = (self.p + torch.sign(rt - self.s.target) * step).clamp(0.0, 1.0)
         return rt

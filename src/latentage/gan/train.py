@@ -217,7 +217,8 @@ def train_step(state: TrainState, reals_u8: torch.Tensor, step: Step, *, seed: i
             stats[key] += value / rounds
     stats["d_skipped"] = _update(D, state.opt_D, state.scaler_D, ctx)
     if state.ada is not None:  # p follows r_t of this D step (on the augmented reals)
-        stats["ada_rt"] = state.ada.update(torch.cat(real_scores), step.minibatch, ctx)
+        stats["ada_rt"] = state.ada.update(torch.cat(real_scores), stats["d_fake"],
+                                           step.minibatch, ctx)
         stats["ada_p"] = state.ada.p
 
     D.requires_grad_(False)
