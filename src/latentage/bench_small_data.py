@@ -156,7 +156,7 @@ def bench_small_data(out, sizes=(200, 2000), n_test: int = 1000, max_res: int = 
                              seed=seed, log=lambda *_: None)
         tick = res["last_tick"]
         rows.append({"train_images": n, "ada": ada, "final_p": tick.get("ada_p", 0.0),
-                     "final_rt": tick.get("ada_rt"), **{k: round(v, 3) for k, v in
+                     "final_rt": tick.get("ada_rt", 0.0) if ada else None, **{k: round(v, 3) for k, v in
                                                         m["values"].items()},
                      "train_seconds": round(res["seconds"], 1)})
     table = pd.DataFrame(rows)
@@ -164,7 +164,8 @@ def bench_small_data(out, sizes=(200, 2000), n_test: int = 1000, max_res: int = 
                "kimg_per_phase": kimg, "final_phase_kimg": final_kimg,
                "ada_speed_kimg": speed_kimg, "setup_seconds": round(t_setup, 1),
                "total_seconds": round(time.perf_counter() - t0, 1),
-               "runs": table.to_dict(orient="records")}
+               "runs": [{k: (None if isinstance(v, float) and v != v else v)
+                         for k, v in row.items()} for row in table.to_dict(orient="records")]}
     (out / "small_data.json").write_text(json.dumps(summary, indent=2))
     _figure(table, {key: Path(args[1]) for key, args in runs.items()}, summary,
             out / "small_data.png")
