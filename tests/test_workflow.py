@@ -250,8 +250,8 @@ def test_deleting_one_shard_reruns_only_that_shard_and_what_follows(mini_run):
         proc = _snakemake(mini_run, "-n", "--configfile", "tests/mini/config.yaml")
         assert _job_counts(proc) == {"gather_labels": 1, "latent_age_distribution": 1,
                                      "lasso": 1, "age_walk": 1, "attribute_axes": 1, "atlas": 1,
-                                     "cnn_agreement": 1, "summary": 1, "all": 1,
-                                     "total": 9}, proc.stdout
+                                     "cnn_agreement": 1, "conditional_comparison": 1,
+                                     "summary": 1, "all": 1, "total": 10}, proc.stdout
     finally:
         (mini_run / shard).write_bytes(original)
     proc = _snakemake(mini_run, "-n", "--configfile", "tests/mini/config.yaml")
@@ -268,14 +268,15 @@ def test_editing_one_config_value_reruns_only_what_depends_on_it(mini_run):
     (mini_run / "edited.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     proc = _snakemake(mini_run, "-n", "--configfile", "edited.yaml")
     # the CNNs (the second opinion is trained with the same settings) and everything they
-    # label or measure; no data preparation, no GAN phase
+    # label or measure; no data preparation, no GAN phase (neither GAN's)
     assert _job_counts(proc) == {"train_cnn": 1, "evaluate_cnn": 1, "label_shard": 4,
                                  "gather_labels": 1, "latent_age_distribution": 1,
                                  "real_metrics": 1, "snapshot_metrics": 8, "gather_metrics": 1,
                                  "metrics_figures": 1, "nearest_neighbours": 1, "lasso": 1,
                                  "age_walk": 1, "attribute_axes": 1, "atlas": 1,
-                                 "train_second_cnn": 1, "cnn_agreement": 1, "summary": 1,
-                                 "all": 1, "total": 28}, proc.stdout
+                                 "train_second_cnn": 1, "cnn_agreement": 1,
+                                 "conditional_comparison": 1, "summary": 1,
+                                 "all": 1, "total": 29}, proc.stdout
     assert "params" in proc.stdout.lower()
 
 
@@ -407,7 +408,8 @@ def test_full_config_under_the_slurm_profile_plans_four_gpu_growth_phases(fake_r
     out = proc.stdout + proc.stderr
     jobs = out.split("\nrule ")
     phases = [j for j in jobs if j.startswith("train_phase:")]
-    assert sorted(int(re.search(r"wildcards: res=(\d+)", j).group(1)) for j in phases) == \
+    assert sorted(int(re.search(r"wildcards: gan=gan, res=(\d+)", j).group(1))
+                  for j in phases) == \
         [4, 8, 16, 32, 64, 128, 256, 512, 1024]
     for job in phases:
         assert "gpu=4" in job and "gpu_model=v100" in job
