@@ -190,6 +190,13 @@ def test_step_settings_split_result_keys_from_speed_keys(full):
     assert "nearest_neighbours" not in result  # its own rule reads it
     result, _ = (json.loads(p) for p in lc.step_settings(config, "metrics.nearest_neighbours"))
     assert result["res"] == 256
+    # data.balance reaches the training samplers (balance_flags), so editing it does not
+    # rerun prepare
+    result, _ = (json.loads(p) for p in lc.step_settings(config, "data"))
+    assert "balance" not in result and "balance_max_weight" not in result
+    assert lc.balance_flags(config) == "--balance none --balance-max-weight 5"
+    result, _ = (json.loads(p) for p in lc.step_settings(config, "analysis.conditional"))
+    assert result["enabled"] is False and len(result["ages"]) == 17
 
 
 def test_package_version_check():

@@ -45,9 +45,11 @@ RUNTIME_KEYS = {
     "analysis": {"batch_size"},
 }
 
-# Sub-sections that rules of their own read: left out of their parent section's JSON, so
-# editing them reruns only those rules.
+# Sub-sections (and keys) that rules of their own read: left out of their parent section's
+# JSON, so editing them reruns only those rules. data.balance*: the training samplers'
+# (balance_flags: train_phase, train_cnn), not prepare's.
 OWN_RULES = {
+    "data": ("balance", "balance_max_weight"),
     "cnn": ("second_opinion",),
     "metrics": ("nearest_neighbours",),
     "analysis": ("lasso", "age_walk", "axes", "atlas", "conditional"),
