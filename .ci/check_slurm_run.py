@@ -126,7 +126,8 @@ def check_slurm(run: Path) -> None:
 
 def check_timelimit(run: Path, local: Path) -> None:
     jobs, states = check_jobs(run, REPO / ".ci/timelimit/config.yaml", min_jobs=4)
-    res8 = sorted((j for j in jobs if Path(run, "logs/slurm/rule_train_phase/8", f"{j}.log")
+    # the plugin names a job's log folder by its wildcards: gan=gan, res=8 → gan_8
+    res8 = sorted((j for j in jobs if Path(run, "logs/slurm/rule_train_phase/gan_8", f"{j}.log")
                    .exists()), key=int)
     assert len(res8) >= 2, f"the 8² phase ran as {len(res8)} job(s): no time limit reached"
     assert states[res8[-1]] == "COMPLETED", f"last 8² job {res8[-1]}: {states[res8[-1]]}"
