@@ -17,7 +17,6 @@ from latentage.analysis.conditional_comparison import (
     conditional_samples,
     diversity,
     steering_starts,
-    to_255,
 )
 from latentage.cnn.predict import BoneAgePredictor
 from latentage.config import build
@@ -25,6 +24,7 @@ from latentage.errors import InputError
 from latentage.gan import checkpoint as ckpt
 from latentage.gan.networks import Generator
 from latentage.metrics.frechet import frechet_distance, gaussian_stats
+from latentage.metrics.measure import on_real_grid
 from latentage.metrics.real_metrics import real_metrics
 
 
@@ -75,7 +75,7 @@ def test_the_comparison_reports_what_its_table_and_images_say(inputs, tmp_path):
     feats, first = [], None
     for years in (4, 12):
         for male in (False, True):
-            images = to_255(conditional_samples(Gc, 32, years, male, 4, 5, "cpu"), 32)
+            images = on_real_grid(conditional_samples(Gc, 32, years, male, 4, 5, "cpu"), 32)
             out = predictor(images, features=True, value_range=(0.0, 255.0))
             feats.append(out["features"].double().numpy())
             rows = table[(table.method == "conditional") & (table.requested_age_years == years)

@@ -193,9 +193,8 @@ def add_balance_arguments(p) -> None:
 
 def balance_flags(config: dict) -> str:
     """The training samplers' flags for the config's data.balance keys."""
-    data = config["data"]
-    return (f"--balance {data.get('balance', 'none')} "
-            f"--balance-max-weight {data.get('balance_max_weight', 5)}")
+    data = config["data"]  # validated: the schema's defaults are filled in
+    return f"--balance {data['balance']} --balance-max-weight {data['balance_max_weight']}"
 
 
 def add_settings_argument(parser, section: str) -> None:

@@ -20,22 +20,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
 from latentage import seeds
 from latentage.errors import InputError
 from latentage.io import save_figure, write_json, write_parquet
+from latentage.metrics.measure import on_real_grid
 from latentage.plots import image_cell, pyplot
 
 METHODS = ("conditional", "steering")
 SEXES = ("female", "male")
-
-
-def to_255(images: torch.Tensor, out_res: int) -> torch.Tensor:
-    """G's images → the uint8 grid at the real statistics' resolution (as the metrics do)."""
-    if images.shape[-1] != out_res:
-        images = F.interpolate(images, scale_factor=out_res // images.shape[-1], mode="nearest")
-    return images.clamp(-1, 1).add(1).mul(127.5).round()
 
 
 def diversity(images255: torch.Tensor) -> float:
@@ -116,7 +109,7 @@ def conditional_comparison(*, generator, conditional, cnn, z, labels, axes, real
                             settings.tolerance)
             made["steering"] = models.render(steered["z"])
             for method, images in made.items():
-                images255 = to_255(images, out_res)
+                images255 = on_real_grid(images, out_res)
                 read = _read(predictor, images255)
                 feats[method].append(read["features"])
                 kept = (read["male_prob"] >= 0.5) == is_male

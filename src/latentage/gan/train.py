@@ -40,7 +40,6 @@ from latentage.gan.schedule import Step
 
 LOSS_SCALE_INIT = 64.0  # the official loss_scaling_init (2**6)
 STAT_KEYS = ("d_loss", "g_loss", "d_real", "d_fake", "gp", "grad_norm")
-ADA_KEYS = ("ada_rt", "ada_p")
 
 
 def network_kwargs(gan) -> dict:
@@ -205,7 +204,7 @@ def train_step(state: TrainState, reals_u8: torch.Tensor, step: Step, *, seed: i
     for k in range(rounds):
         with autocast(device, state.precision):
             with torch.no_grad():
-                fakes = _generate(state, z_d[k::rounds], res, alpha, cond_k(k))
+                fakes = state.G_run(z_d[k::rounds], res, alpha, cond_k(k))
             d_loss, parts = discriminator_loss(
                 state.D_run, reals[k::rounds], fakes, alpha, mixing[k::rounds],
                 wgan_lambda=gan.wgan_lambda, wgan_target=gan.wgan_target, drift=gan.drift,
@@ -225,14 +224,10 @@ def train_step(state: TrainState, reals_u8: torch.Tensor, step: Step, *, seed: i
     state.opt_G.zero_grad(set_to_none=True)
     for k in range(rounds):
         with autocast(device, state.precision):
-            fakes = _generate(state, z_g[k::rounds], res, alpha, cond_k(k))
+            fakes = state.G_run(z_g[k::rounds], res, alpha, cond_k(k))
             g_loss = generator_loss(state.D_run, fakes, alpha, cond=cond_k(k), augment=augment)
         state.scaler_G.scale(g_loss / rounds).backward()
         stats["g_loss"] += g_loss.detach() / rounds
     D.requires_grad_(True)
     stats["g_skipped"] = _update(G, state.opt_G, state.scaler_G, ctx)
     return stats
-
-
-def _generate(state: TrainState, z, res, alpha, cond):
-    return state.G_run(z, res, alpha) if cond is None else state.G_run(z, res, alpha, cond)

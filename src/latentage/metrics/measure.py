@@ -42,6 +42,14 @@ def real_batches(reals: np.ndarray, order: np.ndarray, batch: int):
         yield torch.from_numpy(take_rows(reals, order[lo:lo + batch])).unsqueeze(1).float()
 
 
+def on_real_grid(images: torch.Tensor, out_res: int) -> torch.Tensor:
+    """G's images ([-1, 1]) as the metrics see reals: nearest-upscaled to out_res and rounded
+    to the uint8 grid, floats in [0, 255]."""
+    if images.shape[-1] != out_res:
+        images = F.interpolate(images, scale_factor=out_res // images.shape[-1], mode="nearest")
+    return images.clamp(-1, 1).add(1).mul(127.5).round()
+
+
 def fake_batches(G, meta: dict, n: int, out_res: int, seed: int, batch: int, device):
     """Generated images of a snapshot, nearest-upscaled to out_res, rounded to the uint8 grid:
     N×1×out_res×out_res floats in [0, 255]."""
@@ -52,9 +60,7 @@ def fake_batches(G, meta: dict, n: int, out_res: int, seed: int, batch: int, dev
         z = torch.from_numpy(z_all[lo:lo + batch]).to(device)
         with torch.no_grad():
             img = G(z, res, alpha).float()
-        if res != out_res:
-            img = F.interpolate(img, scale_factor=out_res // res, mode="nearest")
-        yield img.clamp(-1, 1).add(1).mul(127.5).round()
+        yield on_real_grid(img, out_res)
 
 
 def metrics_for(settings, seed: int, skipped=()) -> list:
