@@ -103,12 +103,6 @@ def _epoch(run: _Run, order: np.ndarray, gen: torch.Generator) -> np.ndarray:
     return sums.cpu().numpy()
 
 
-def _scatter(n: int, idx: np.ndarray, values: np.ndarray) -> np.ndarray:
-    out = np.zeros(n)
-    out[idx] = values
-    return out
-
-
 def train_cnn(*, images, labels, model, history, settings, seed: int, threads: int = 0,
               balance: str = "none", balance_max_weight: float = 5.0, log=print) -> dict:
     """Train CnnSettings `settings` on prepared `images` (.npy) and `labels` (.parquet); write
@@ -116,9 +110,8 @@ def train_cnn(*, images, labels, model, history, settings, seed: int, threads: i
     each epoch draws the training images in proportion to inverse yearly-bin frequency."""
     s = settings
     run = _setup(images, labels, s, seed, threads)
+    # one weight per training row, from the training rows' bins alone
     weights = sample_weights(balance, run.ages[run.train_idx], balance_max_weight)
-    if weights is not None:  # by row of the split, from the training rows' bins alone
-        weights = _scatter(len(run.ages), run.train_idx, weights)
     gen = seeds.torch_generator(seed, "cnn.augment")
     order_rng = seeds.rng(seed, "cnn.order")
     validator = BoneAgePredictor(run.model, run.device, s.batch_size * 2, s.precision)
@@ -131,7 +124,7 @@ def train_cnn(*, images, labels, model, history, settings, seed: int, threads: i
     with atomic_path(history, suffix=".jsonl") as hist_tmp:
         for epoch in range(1, s.epochs + 1):
             t0 = time.perf_counter()
-            order = epoch_order(order_rng, len(run.ages), weights, run.train_idx)
+            order = run.train_idx[epoch_order(order_rng, len(run.train_idx), weights)]
             sums = _epoch(run, order, gen)
             val = validator.predict_uint8(run.images[run.val_idx])
             val_mae = float(np.abs(val["age"] - run.ages[run.val_idx]).mean())
