@@ -103,3 +103,19 @@ def test_latents_are_pixel_normalised_so_scale_does_not_matter():
     z = torch.randn(2, 16)
     with torch.no_grad():
         torch.testing.assert_close(G(z, 8), G(3 * z, 8), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("alpha", [0.25, torch.tensor(0.25)])
+def test_fade_blend_takes_paths_of_different_precision(alpha):
+    """Under CUDA autocast one fade path can leave in float32 and the other in half precision
+    (on an H200 every fp16/bf16 phase with a fade stopped with "expected dtype float for `end`
+    but got dtype c10::Half"); the blend computes in the wider dtype."""
+    from latentage.gan.networks import blend
+
+    old = torch.linspace(-1, 1, 8)
+    for half in (torch.float16, torch.bfloat16):
+        new = torch.linspace(1, -1, 8).to(half)
+        for a, b in ((old, new), (new, old)):
+            out = blend(a, b, alpha)
+            assert out.dtype == torch.float32
+            assert torch.allclose(out, a.float() + 0.25 * (b.float() - a.float()))

@@ -2,9 +2,10 @@
 here (the GPU figures in the README come from a GPU)."""
 
 import json
+import subprocess
 
 import pytest
-from conftest import quiet
+from conftest import BIN, quiet
 
 from latentage import bench
 from latentage.errors import LatentageError
@@ -45,3 +46,18 @@ def test_bench_train_times_train_step(monkeypatch):
     (result,) = bench.bench_train([8], 4, 8, 32, 8, 3, "fp32", False, log=quiet)
     assert calls == [0, 4, 8, 12, 16]
     assert result["img_per_s"] > 0 and result["res"] == 8
+
+
+def test_bench_train_takes_a_minibatch_per_resolution(tmp_path):
+    """`--batch` gives one minibatch for every resolution or one each (gpu-validate.sh sweeps
+    4² … 1024² at the study's per-GPU minibatch); `--json` keeps the figures."""
+    out = tmp_path / "bench.json"
+    subprocess.run([str(BIN / "latentage"), "bench", "train", "--res", "4", "8", "--batch", "6",
+                    "2", "--latent", "8", "--fmap-base", "32", "--fmap-max", "8", "--steps", "1",
+                    "--json", str(out)], check=True, capture_output=True, text=True)
+    rows = json.loads(out.read_text())
+    assert [(r["res"], r["batch"]) for r in rows] == [(4, 6), (8, 2)]
+    assert [r["batch"] for r in bench.bench_train([4, 8], [3], 8, 32, 8, 1, "fp32", False,
+                                                  log=quiet)] == [3, 3]
+    with pytest.raises(LatentageError, match="3 minibatch sizes for 2 resolutions"):
+        bench.bench_train([4, 8], [1, 2, 3], 8, 32, 8, 1, "fp32", False, log=quiet)

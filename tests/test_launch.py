@@ -152,3 +152,18 @@ def test_first_host_of_a_node_list_without_scontrol(monkeypatch, nodelist, host)
 
     monkeypatch.setattr(shutil, "which", lambda name: None)
     assert first_host(nodelist) == host
+
+
+def test_process_group_backend_follows_the_device_unless_overridden():
+    """NCCL on GPUs, gloo on the CPU; LATENTAGE_DIST_BACKEND=gloo lets ranks share one GPU
+    (NCCL refuses that), nccl on the CPU is an error naming the variable."""
+    from latentage.gan.distributed import backend
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda", 0)
+    assert backend(cpu, {}) == "gloo" and backend(gpu, {}) == "nccl"
+    assert backend(gpu, {"LATENTAGE_DIST_BACKEND": "gloo"}) == "gloo"
+    assert backend(gpu, {"LATENTAGE_DIST_BACKEND": " NCCL "}) == "nccl"
+    with pytest.raises(dev.LatentageError, match="LATENTAGE_DIST_BACKEND=nccl needs a GPU"):
+        backend(cpu, {"LATENTAGE_DIST_BACKEND": "nccl"})
+    with pytest.raises(dev.LatentageError, match="'mpi': use nccl or gloo"):
+        backend(cpu, {"LATENTAGE_DIST_BACKEND": "mpi"})

@@ -7,6 +7,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from latentage.errors import LatentageError
+
 
 def _peak_rss_mb() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -52,12 +54,26 @@ def bench_prepare(n: int, max_res: int, workers: int) -> None:
           f"peak RSS {_peak_rss_mb():.0f} MB")
 
 
-def bench_train(resolutions, batch: int, latent: int, fmap_base: int, fmap_max: int,
+def bench_train(resolutions, batch, latent: int, fmap_base: int, fmap_max: int,
                 steps: int, precision: str, fade: bool, log=print) -> list[dict]:
     """Time training steps — `latentage.gan.train.train_step`, the step train_phase runs — on
-    random reals at each resolution: img/s, s/kimg, peak memory."""
-    return [_bench_train_res(res, batch, latent, fmap_base, fmap_max, steps, precision, fade,
-                             log) for res in resolutions]
+    random reals at each resolution: img/s, s/kimg, peak memory. `batch` is one minibatch for
+    every resolution or one per resolution."""
+    batches = [batch] * len(resolutions) if isinstance(batch, int) else list(batch)
+    if len(batches) == 1:
+        batches = batches * len(resolutions)
+    if len(batches) != len(resolutions):
+        raise LatentageError(f"bench train: {len(batches)} minibatch sizes for "
+                             f"{len(resolutions)} resolutions (give one, or one per resolution)")
+    return [_bench_train_res(res, b, latent, fmap_base, fmap_max, steps, precision, fade, log)
+            for res, b in zip(resolutions, batches, strict=True)]
+
+
+def _save_json(path: Path | None, result) -> None:
+    if path is not None:
+        from latentage.io import write_json
+
+        write_json(path, result)
 
 
 def _bench_train_res(res, batch, latent, fmap_base, fmap_max, steps, precision, fade, log):
@@ -239,13 +255,15 @@ def add_parsers(sub) -> None:
     b.set_defaults(func=lambda a: bench_prepare(a.n, a.max_res, a.workers))
     b = bsub.add_parser("train", help="PGGAN training steps: img/s, s/kimg, peak memory")
     b.add_argument("--res", type=int, nargs="+", default=[64], help="resolution(s)")
-    b.add_argument("--batch", type=int, default=16, help="minibatch (per process)")
+    b.add_argument("--batch", type=int, nargs="+", default=[16],
+                   help="minibatch per process: one for all resolutions, or one per --res")
     _network_args(b)
     b.add_argument("--steps", type=int, default=5, help="timed steps after 2 warm-up")
     b.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"])
     b.add_argument("--fade", action="store_true", help="time a fade step (alpha 0.5)")
-    b.set_defaults(func=lambda a: bench_train(a.res, a.batch, a.latent, a.fmap_base,
-                                              a.fmap_max, a.steps, a.precision, a.fade))
+    b.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    b.set_defaults(func=lambda a: _save_json(a.json, bench_train(
+        a.res, a.batch, a.latent, a.fmap_base, a.fmap_max, a.steps, a.precision, a.fade)))
     b = bsub.add_parser("label", help="generate + label images/s and peak memory")
     b.add_argument("--res", type=int, default=64, help="generator resolution")
     b.add_argument("--batch", type=int, default=64)
@@ -253,8 +271,9 @@ def add_parsers(sub) -> None:
     _network_args(b)
     b.add_argument("--backbone", default="legacy_xception")
     b.add_argument("--input-size", type=int, default=299)
-    b.set_defaults(func=lambda a: bench_label(a.res, a.batch, a.n, a.latent, a.fmap_base,
-                                              a.fmap_max, a.backbone, a.input_size))
+    b.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    b.set_defaults(func=lambda a: _save_json(a.json, bench_label(
+        a.res, a.batch, a.n, a.latent, a.fmap_base, a.fmap_max, a.backbone, a.input_size)))
     b = bsub.add_parser("lasso", help="LassoCV on n × dim latents")
     b.add_argument("--n", type=int, default=200000)
     b.add_argument("--dim", type=int, default=512)

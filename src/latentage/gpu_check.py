@@ -1,5 +1,5 @@
 """`latentage gpu-check`: every CUDA path of the workflow in one command, with the figures the
-README quotes. Under 8 minutes on one GPU; prints a table and writes gpu-check.json.
+README quotes. About 4 minutes on an H200; prints a table and writes gpu-check.json.
 
   (a) train_phase grown 4² → 64² with the study's architecture (latent 512, fmap 8192/512), in
       fp32, fp16 (loss scaling) and bf16 where the GPU has it: img/s at 64², peak memory,

@@ -14,8 +14,26 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from latentage.errors import LatentageError
+
 # set by `latentage --nproc N --launcher srun` for the tasks it starts
 SRUN_ENV = "LATENTAGE_SRUN"
+# nccl | gloo: overrides the backend (default: NCCL on GPUs, gloo on the CPU). gloo on CUDA
+# tensors lets two ranks share one GPU, which NCCL refuses (scripts/gpu-validate.sh's twin)
+BACKEND_ENV = "LATENTAGE_DIST_BACKEND"
+
+
+def backend(device: torch.device, env=None) -> str:
+    """The process group's backend for this process's device."""
+    env = os.environ if env is None else env
+    chosen = env.get(BACKEND_ENV, "").strip().lower()
+    if not chosen:
+        return "nccl" if device.type == "cuda" else "gloo"
+    if chosen not in ("nccl", "gloo"):
+        raise LatentageError(f"{BACKEND_ENV}={chosen!r}: use nccl or gloo")
+    if chosen == "nccl" and device.type != "cuda":
+        raise LatentageError(f"{BACKEND_ENV}=nccl needs a GPU; this process runs on the CPU")
+    return chosen
 
 
 @dataclass
@@ -86,7 +104,7 @@ def init() -> Dist:
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     device = select_device(local_rank)
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        dist.init_process_group(backend(device))
     rank = dist.get_rank() if world > 1 else 0
     return Dist(rank, world, local_rank, device)
 

@@ -225,10 +225,13 @@ def fading(alpha) -> bool:
 
 
 def blend(old: torch.Tensor, new: torch.Tensor, alpha) -> torch.Tensor:
-    """The fade-in: old + alpha·(new − old)."""
+    """The fade-in: old + alpha·(new − old), in the wider of the two dtypes: under CUDA
+    autocast one path can come out in float32 and the other in half precision, and lerp
+    takes one dtype (measured on an H200: "expected dtype float for `end` but got Half")."""
+    dtype = torch.promote_types(old.dtype, new.dtype)
     if isinstance(alpha, torch.Tensor):
-        alpha = alpha.to(new.dtype)
-    return torch.lerp(old, new, alpha)
+        alpha = alpha.to(dtype)
+    return torch.lerp(old.to(dtype), new.to(dtype), alpha)
 
 
 def count_parameters(module: nn.Module) -> int:
