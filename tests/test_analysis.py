@@ -217,3 +217,21 @@ def test_atlas_steering_hits_requested_ages_and_keeps_sex(synthetic):
         assert np.all((res["male_prob"] >= 0.5) == is_male)
     with pytest.raises(InputError, match="analysis.atlas.per_age"):
         pick_starts(age, male, 100.0, True, 10**6, seed=0)
+
+
+def test_atlas_starts_near_the_requested_age_at_random_among_the_nearest():
+    """Starts are of the requested sex and drawn from the 8·n latents nearest in age; the draw
+    follows the seed and differs between requests."""
+    from latentage.analysis.atlas import NEAREST_POOL
+
+    rng = np.random.default_rng(0)
+    age = rng.uniform(0, 240, 4000)
+    male = rng.uniform(0, 1, 4000)
+    for target, is_male in ((48.0, False), (150.0, True)):
+        start = pick_starts(age, male, target, is_male, 5, seed=3)
+        assert len(set(start)) == 5 and np.all((male[start] >= 0.5) == is_male)
+        of_sex = np.flatnonzero((male >= 0.5) == is_male)
+        cutoff = np.sort(np.abs(age[of_sex] - target))[NEAREST_POOL * 5 - 1]
+        assert np.all(np.abs(age[start] - target) <= cutoff)
+        assert np.array_equal(start, pick_starts(age, male, target, is_male, 5, seed=3))
+        assert not np.array_equal(start, pick_starts(age, male, target, is_male, 5, seed=4))

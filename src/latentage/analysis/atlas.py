@@ -1,8 +1,9 @@
 """The atlas step: hands of requested bone ages and sex, steered along the age axis.
 
-For each requested age and sex, start from random labelled latents the CNN calls that sex (any
-age), then steer along `projected_age` of attribute_axes — the OLS age direction with the OLS
-sex direction projected out, so a step leaves the linear prediction of sex unchanged:
+For each requested age and sex, start from labelled latents the CNN calls that sex, drawn at
+random among those whose predicted age is nearest the request (`pick_starts`), then steer
+along `projected_age` of attribute_axes — the OLS age direction with the OLS sex direction
+projected out, so a step leaves the linear prediction of sex unchanged:
 z ← z + (Δ/slope)·u, Δ = target − CNN age, re-measuring after each step and updating the slope
 per latent (secant), until |Δ| ≤ tolerance or the step budget is spent. Every
 requested-vs-achieved number is kept.
@@ -25,13 +26,21 @@ from latentage.plots import image_cell, pyplot
 ORTHOGONAL_TOL = 1e-9
 
 
+# starts are drawn at random among the NEAREST_POOL × n latents of the sex nearest in age
+NEAREST_POOL = 8
+
+
 def pick_starts(age, male_prob, target: float, male: bool, n: int, seed: int) -> np.ndarray:
+    """n labelled latents the CNN calls that sex, at random among the NEAREST_POOL·n of them
+    whose predicted age is nearest `target` (months): steering then only has to correct what
+    the pool cannot give, so fewer and shorter steps, which keep the hand (and its sex)."""
     ok = np.flatnonzero((male_prob >= 0.5) if male else (male_prob < 0.5))
     if len(ok) < n:
         raise InputError(f"only {len(ok)} labelled latents are predicted "
                          f"{'male' if male else 'female'}; need {n} per age (analysis.atlas.per_age)")
+    nearest = ok[np.argsort(np.abs(np.asarray(age)[ok] - target), kind="stable")]
     rng = seeds.rng(seed, "atlas", int(round(target)), int(male))
-    return np.sort(rng.choice(ok, n, replace=False))
+    return np.sort(rng.choice(nearest[:NEAREST_POOL * n], n, replace=False))
 
 
 def steer(z0: np.ndarray, u: np.ndarray, slope: float, target: float, predict, steps: int,

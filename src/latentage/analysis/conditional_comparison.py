@@ -51,7 +51,7 @@ def conditional_samples(G, res: int, years: float, male: bool, n: int, seed: int
 
 def steering_starts(age, male_prob, target: float, male: bool, n: int, seed: int,
                     log=print) -> np.ndarray:
-    """The atlas's starting latents (random ones the CNN calls that sex); where fewer than n
+    """The atlas's starting latents (`pick_starts`: that sex, near the age); where fewer than n
     are called that sex, the n most likely of it, with a notice (sex agreement shows it)."""
     from latentage.analysis.atlas import pick_starts
 
