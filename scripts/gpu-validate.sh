@@ -121,17 +121,17 @@ else
   twin_batch=16
 fi
 
-# 3. the scaled DAG, in a copy of the workflow (results/, logs/, benchmarks/ land there)
+# 2. the scaled DAG, in a copy of the workflow (results/, logs/, benchmarks/ land there)
 rm -rf "$dag"
 mkdir -p "$dag"
 cp -r "$repo/Snakefile" "$repo/config.yaml" "$repo/workflow" "$repo/envs" "$repo/profiles" "$dag/"
 part dag "$dag_limit" bash -c "cd '$dag' && snakemake --cores $cores --configfile '$dag_config' \
   --keep-going --quiet rules"
 
-# 4. gpu-check (after the DAG, the study's run shape, which matters most)
+# 3. gpu-check (after the DAG, the study's run shape, which matters most)
 part gpu-check 170 "${check[@]}"
 
-# 5. the twin: phase 4² in one process and as two processes on the same device, fp32
+# 4. the twin: phase 4² in one process and as two processes on the same device, fp32
 twin=$work/twin
 rm -rf "$twin"
 settings="{\"max_res\": 8, $twin_arch, \"precision\": \"fp32\", \"schedule\": {\
