@@ -235,3 +235,27 @@ def test_atlas_starts_near_the_requested_age_at_random_among_the_nearest():
         assert np.all(np.abs(age[start] - target) <= cutoff)
         assert np.array_equal(start, pick_starts(age, male, target, is_male, 5, seed=3))
         assert not np.array_equal(start, pick_starts(age, male, target, is_male, 5, seed=4))
+
+
+def test_steering_keeps_the_point_nearest_the_target_where_the_reader_turns_back():
+    """A reader whose age follows the axis up to 150 months (t = 5) and falls beyond it: a
+    request of 200 months cannot be met; each latent keeps the point of its path read nearest
+    200 months, not where its last step ended (there the reader says 100 months or less)."""
+    u = np.array([1.0, 0.0])
+
+    def reader(z):
+        t = z[:, 0].astype(np.float64)
+        age = np.where(t <= 5.0, 100.0 + 10.0 * t, 150.0 - 20.0 * (t - 5.0))
+        return age, np.full(len(z), 0.9)
+
+    z0 = np.array([[0.0, 0.0], [4.0, 1.0]], np.float32)
+    res = steer(z0, u, 10.0, 200.0, reader, steps=6, tolerance=1.0)
+    # path of the first: t = 0 → 6 (130 months) → 12 → …; of the second: t = 4 (140) → 10 → …
+    assert np.allclose(res["age"], [130.0, 140.0])
+    assert np.allclose(res["z"], [[6.0, 0.0], [4.0, 1.0]])
+    assert np.allclose(res["moved"], [6.0, 0.0])
+    assert res["steps"] == 6
+    assert np.all(reader(res["z"])[0] == res["age"])  # the kept age is that of the kept z
+    # a reachable target still ends within the tolerance, at its last step
+    res = steer(z0, u, 10.0, 130.0, reader, steps=6, tolerance=1.0)
+    assert np.all(np.abs(res["age"] - 130.0) <= 1.0)

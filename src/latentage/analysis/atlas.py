@@ -45,12 +45,15 @@ def pick_starts(age, male_prob, target: float, male: bool, n: int, seed: int) ->
 
 def steer(z0: np.ndarray, u: np.ndarray, slope: float, target: float, predict, steps: int,
           tolerance: float, max_move: float = 6.0) -> dict:
-    """Predict-adjust steps along u for a batch z0 towards one target age (months)."""
+    """Predict-adjust steps along u for a batch z0 towards one target age (months). Each latent
+    keeps the point of its path (start included) the CNN reads nearest the target: where the
+    CNN's age stops following the axis, further steps make a hand worse, not better."""
     z = np.array(z0, np.float64)
     age, male = predict(z.astype(np.float32))
     slopes = np.full(len(z), slope, np.float64)
     moved = np.zeros(len(z))
-    history = [age.copy()]
+    best = {"z": z.copy(), "age": age.copy(), "male_prob": male.copy(), "moved": moved.copy()}
+    taken = 0
     for _ in range(steps):
         err = target - age
         todo = np.abs(err) > tolerance
@@ -64,9 +67,12 @@ def steer(z0: np.ndarray, u: np.ndarray, slope: float, target: float, predict, s
         ok = todo & (np.abs(delta) > 1e-6) & (change / np.where(delta == 0, 1, delta) > 1e-3)
         slopes[ok] = (change / np.where(delta == 0, 1, delta))[ok]
         age, male = new_age, new_male
-        history.append(age.copy())
-    return {"z": z.astype(np.float32), "age": age, "male_prob": male, "moved": moved,
-            "steps": len(history) - 1}
+        taken += 1
+        better = np.abs(age - target) < np.abs(best["age"] - target)
+        for key, value in (("z", z), ("age", age), ("male_prob", male), ("moved", moved)):
+            best[key][better] = value[better]
+    return {"z": best["z"].astype(np.float32), "age": best["age"],
+            "male_prob": best["male_prob"], "moved": best["moved"], "steps": taken}
 
 
 def resolve_atlas(s, age: np.ndarray, male_prob: np.ndarray):
