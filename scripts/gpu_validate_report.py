@@ -66,7 +66,7 @@ def markdown(report: dict) -> str:
               for p in report["parts"]]
     bench = report.get("bench_train") or []
     if bench:
-        lines += ["", "## bench train (study architecture, per-GPU minibatch)", "",
+        lines += ["", "## bench train (the study's network and per-GPU minibatch; --quick: toy)", "",
                   "| res | batch | precision | img/s | s/kimg | peak memory (MB) | skipped |",
                   "|---|---|---|---|---|---|---|"]
         lines += [f"| {r['res']} | {r['batch']} | {r['precision']} | {r['img_per_s']:.1f} | "
@@ -91,7 +91,7 @@ def markdown(report: dict) -> str:
             lines.append(f"- {name}: {state} ({sec.get('seconds')} s)")
         for prec, r in check["sections"].get("a_training", {}).items():
             if isinstance(r, dict):
-                lines.append(f"  - train_phase 4²→64² {prec}: {r['img_per_s']:.1f} img/s at 64², "
+                lines.append(f"  - train_phase, last phase, {prec}: {r['img_per_s']:.1f} img/s, "
                              f"peak {r['peak_memory_mb']:.0f} MB, restores {r['restores']}, "
                              f"skipped {r['skipped_steps']:.0f}")
         for key, r in check["sections"].get("c_bench_train", {}).items():
