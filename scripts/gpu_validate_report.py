@@ -127,7 +127,7 @@ def markdown(report: dict) -> str:
                   json.dumps(summary, indent=1)[:4000], "```"]
     twin = report.get("twin")
     if twin:
-        lines += ["", "## twin: 2 processes on one GPU (gloo) vs 1 process, fp32", ""]
+        lines += ["", "## twin: 2 processes on one device (gloo) vs 1 process, fp32", ""]
         lines += [f"- {net}: max |Δ| {w['max_abs_diff']:.3g} (largest |weight| "
                   f"{w['max_abs_weight']:.3g})" for net, w in twin["weights"].items()]
     return "\n".join(lines) + "\n"
