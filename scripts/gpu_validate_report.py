@@ -85,28 +85,11 @@ def markdown(report: dict) -> str:
                   f"peak {label['peak_memory_mb']:.0f} MB"]
     check = report.get("gpu_check")
     if check:
-        lines += ["", "## gpu-check", ""]
-        for name, sec in check["sections"].items():
-            state = "ok" if sec.get("ok") else f"FAILED: {sec.get('error')}"
-            lines.append(f"- {name}: {state} ({sec.get('seconds')} s)")
-        for prec, r in check["sections"].get("a_training", {}).items():
-            if isinstance(r, dict):
-                lines.append(f"  - train_phase, last phase, {prec}: {r['img_per_s']:.1f} img/s, "
-                             f"peak {r['peak_memory_mb']:.0f} MB, restores {r['restores']}, "
-                             f"skipped {r['skipped_steps']:.0f}")
-        for key, r in check["sections"].get("c_bench_train", {}).items():
-            if isinstance(r, dict):
-                lines.append(f"  - bench train {key}: {r['img_per_s']:.1f} img/s, "
-                             f"{r['s_per_kimg']:.2f} s/kimg, {r['peak_memory_mb']:.0f} MB")
-        d = check["sections"].get("d_label", {})
-        if "images_per_s" in d:
-            lines.append(f"  - label {d['res']}² + {d['backbone']} at {d['input_size']} px: "
-                         f"{d['images_per_s']:.1f} images/s, {d['peak_memory_mb']:.0f} MB")
-        for name in ("domain_fd", "swd"):
-            r = check["sections"].get("e_metrics", {}).get(name)
-            if r:
-                lines.append(f"  - {name} of {r['images']} images: "
-                             f"{r['generate_and_features_s']:.1f} s + {r['distance_s']:.2f} s")
+        from latentage.gpu_check import table
+
+        lines += ["", "## gpu-check", "", "```", table(check), "```"]
+        lines += [f"- {name} failed: {sec['error']}" for name, sec in check["sections"].items()
+                  if not sec.get("ok")]
     phases = report.get("gan_phases") or []
     if phases:
         lines += ["", "## the scaled DAG's GAN phases", "",

@@ -59,9 +59,9 @@ def bench_train(resolutions, batch, latent: int, fmap_base: int, fmap_max: int,
     """Time training steps — `latentage.gan.train.train_step`, the step train_phase runs — on
     random reals at each resolution: img/s, s/kimg, peak memory. `batch` is one minibatch for
     every resolution or one per resolution."""
-    batches = [batch] * len(resolutions) if isinstance(batch, int) else list(batch)
+    batches = [batch] if isinstance(batch, int) else list(batch)
     if len(batches) == 1:
-        batches = batches * len(resolutions)
+        batches *= len(resolutions)
     if len(batches) != len(resolutions):
         raise LatentageError(f"bench train: {len(batches)} minibatch sizes for "
                              f"{len(resolutions)} resolutions (give one, or one per resolution)")

@@ -248,13 +248,14 @@ def gpu_check(out: Path, workdir: Path, quick: bool = False, allow_cpu: bool = F
         report["sections"][name] = result
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, default=float) + "\n")
-    log(_table(report))
+    log(table(report))
     if failed:
         raise LatentageError(f"gpu-check: {', '.join(failed)} failed; see {out}")
     return report
 
 
-def _table(report: dict) -> str:
+def table(report: dict) -> str:
+    """gpu-check.json's figures as the text table gpu-check prints (gpu-validate's report)."""
     s = report["sections"]
     lines = [f"gpu-check on {report['device']}{' (quick sizes)' if report['quick'] else ''}",
              f"{'check':<34} {'figure':>24}"]
