@@ -23,6 +23,9 @@ rule train_phase:
         "logs/{gan}/res{res}.log",
     benchmark:
         "benchmarks/{gan}/res{res}.tsv"
+    # the growth phases are the DAG's longest chain: when fewer cores than ready jobs are free
+    # (a laptop, CI, `make demo`), start the next phase before other work (the CNNs, metrics)
+    priority: 10
     # A phase stopped at its SLURM time limit (SIGTERM: progress saved) resumes on the next
     # attempt; a phase that diverged refuses at once (diverged.json), so spare attempts cost
     # little. runtime × (retries + 1) must cover the phase (README, time limits).
