@@ -199,6 +199,25 @@ def test_step_settings_split_result_keys_from_speed_keys(full):
     assert result["enabled"] is False and len(result["ages"]) == 17
 
 
+def test_only_the_last_growth_phase_carries_total_kimg(full):
+    """Where a phase below the last ends does not depend on gan.schedule.total_kimg, so it
+    travels with the speed-only keys there (editing it reruns the last phase only); merged,
+    every phase still reads the whole settings."""
+    config = _filled(full)
+    whole = lc.build("gan", {**config["gan"], "max_res": 1024})
+    for res in (4, 8, 512, 1024):
+        params, speed = lc.phase_settings(*lc.step_settings(config, "gan"), res, 1024)
+        assert ("total_kimg" in json.loads(params)["schedule"]) == (res == 1024)
+        assert json.loads(speed)["schedule"].get("total_kimg", 12000) == 12000
+        assert lc.from_json("gan", params, speed) == whole
+    longer = _filled({**full, "gan": {**full["gan"], "schedule": {
+        **full["gan"]["schedule"], "total_kimg": 15000}}})
+    for res in (4, 512, 1024):
+        a = lc.phase_settings(*lc.step_settings(config, "gan"), res, 1024)[0]
+        b = lc.phase_settings(*lc.step_settings(longer, "gan"), res, 1024)[0]
+        assert (a == b) == (res < 1024)
+
+
 def test_package_version_check():
     lc.check_package_version("0.0.1")
     with pytest.raises(ConfigError, match=r"needs latentage >= 99\.0"):

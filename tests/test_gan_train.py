@@ -352,6 +352,34 @@ def test_speed_settings_keep_the_progress(data, phase4, tmp_path):
     assert any("resuming from" in line for line in logs)
 
 
+def test_total_kimg_only_moves_the_last_phase_end(data, phase4, tmp_path):
+    """gan.schedule.total_kimg is not part of the settings digest: phase 4² (trained to 0.6
+    kimg in all) seeds a last phase that runs to 0.8; a last phase stopped under 0.6 resumes
+    under 0.8 and ends with the weights of an uninterrupted 0.8 run; progress past a shortened
+    end is discarded."""
+    longer = tiny(schedule={"total_kimg": 0.8})
+    run_phase(8, data, tmp_path / "straight", phase4, settings=longer)
+    with pytest.raises(Stopped):
+        run_phase(8, data, tmp_path / "extended", phase4, _stop_at_kimg=0.3)
+    logs = []
+    run_phase(8, data, tmp_path / "extended", phase4, settings=longer, log=logs.append)
+    assert any("resuming from" in line for line in logs)
+    a, sa = _weights(tmp_path / "straight/checkpoint.pt")
+    b, sb = _weights(tmp_path / "extended/checkpoint.pt")
+    _assert_identical(a, b)
+    assert sa["nimg"] == sb["nimg"] >= 800
+    assert sorted(p.name for p in (tmp_path / "extended/snapshots").iterdir()) == \
+        ["000000.400.pt", "000000.600.pt", "000000.800.pt"]
+    with pytest.raises(Stopped):
+        run_phase(8, data, tmp_path / "shortened", phase4, settings=longer, _stop_at_kimg=0.5)
+    logs = []
+    run_phase(8, data, tmp_path / "shortened", phase4, settings=tiny(schedule={"total_kimg": 0.45}),
+              log=logs.append)
+    assert any("past the phase's end 0.45 (gan.schedule.total_kimg); starting over" in line
+               for line in logs)
+    assert 450 <= ckpt.load(tmp_path / "shortened/checkpoint.pt")["nimg"] < 500
+
+
 # ------------------------------------------------------------------------ precision
 
 

@@ -280,6 +280,24 @@ def test_editing_one_config_value_reruns_only_what_depends_on_it(mini_run):
     assert "params" in proc.stdout.lower()
 
 
+@pytest.mark.slow
+def test_editing_total_kimg_reruns_only_the_last_growth_phase(mini_run):
+    """Training longer (or shorter) moves only where the last phase ends: the phases below it
+    are not planned again (each would be days on the full study), only the last one of each
+    GAN and what reads it. The last phase restarts from its predecessor's checkpoint, which
+    train_phase accepts under the new total (tests/test_gan_train.py)."""
+    import yaml
+
+    cfg = yaml.safe_load((mini_run / "tests/mini/config.yaml").read_text())
+    cfg["gan"]["schedule"]["total_kimg"] += 2
+    (mini_run / "longer.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    proc = _snakemake(mini_run, "-n", "--configfile", "longer.yaml")
+    assert _job_counts(proc)["train_phase"] == 2, proc.stdout
+    phases = re.findall(r"rule train_phase:.*?wildcards: (gan=\w+, res=\d+)", proc.stdout,
+                        flags=re.S)
+    assert sorted(phases) == ["gan=gan, res=32", "gan=gan_conditional, res=32"], proc.stdout
+
+
 SPEED_EDITS = {
     "gan.checkpoint_kimg": 1, "gan.precision": "bf16", "gan.channels_last": False,
     "gan.compile": True, "gan.grid_size": 4, "gan.max_abs_loss": 1.0e5, "gan.max_restores": 9,

@@ -262,6 +262,19 @@ def conditional_gan_settings(config: dict) -> str:
     return json.dumps(result, sort_keys=True)
 
 
+def phase_settings(result: str, speed: str, res: int, max_res: int) -> tuple[str, str]:
+    """A growth phase's (params, speed) JSON from its GAN's: a phase below max_res gets
+    schedule.total_kimg with the speed-only keys, so that editing it (to train longer or
+    shorter) reruns the last phase only — where the others end does not depend on it (and
+    settings_digest leaves it out, so their checkpoints still seed the last phase)."""
+    if res >= max_res:
+        return result, speed
+    result, speed = json.loads(result), json.loads(speed)
+    total = result["schedule"].pop("total_kimg")
+    speed.setdefault("schedule", {})["total_kimg"] = total
+    return json.dumps(result), json.dumps(speed)  # in step_settings' (sorted) order
+
+
 def second_cnn_settings(config: dict) -> str:
     """The second-opinion CNN's settings: the first CNN's result keys with its own backbone
     (JSON for its rule's params)."""

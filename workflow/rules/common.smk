@@ -97,8 +97,19 @@ def prev_checkpoint(wildcards):
 
 
 def gan_settings(wildcards):
-    """The main GAN's settings, or the conditional one's (gan_conditional)."""
-    return GAN_SETTINGS[wildcards.gan]
+    """Growth phase {res}'s settings of the main GAN, or of the conditional one
+    (gan_conditional): only the last phase's include gan.schedule.total_kimg."""
+    return lc.phase_settings(
+        GAN_SETTINGS[wildcards.gan], RUNTIME["gan"], int(wildcards.res), GAN_MAX_RES
+    )[0]
+
+
+def gan_speed(wildcards):
+    """The speed-only keys of growth phase {res} (its `speed` resource, untracked): with
+    gan.schedule.total_kimg below the last phase."""
+    return lc.phase_settings(
+        GAN_SETTINGS[wildcards.gan], RUNTIME["gan"], int(wildcards.res), GAN_MAX_RES
+    )[1]
 
 
 def prev_flag(wildcards, input):

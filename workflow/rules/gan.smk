@@ -34,7 +34,7 @@ rule train_phase:
         "../../envs/torch.yaml"
     threads: 2
     resources:
-        speed=RUNTIME["gan"],
+        speed=gan_speed,
     params:
         settings=gan_settings,
         balance=BALANCE,

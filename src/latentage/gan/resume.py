@@ -32,8 +32,13 @@ class Progress:
 
 
 def settings_digest(gan) -> str:
-    """Hash of the gan settings that define the trained weights (not speed or cadence)."""
-    return result_digest(gan, "gan")
+    """Hash of the gan settings that define the trained weights (not speed or cadence).
+    Without schedule.total_kimg: it only says where the last phase ends, so a checkpoint (a
+    finished phase, or the last phase's progress) is the same training under any total_kimg
+    that reaches past it — training longer or shorter reruns the last phase only."""
+    from dataclasses import replace
+
+    return result_digest(replace(gan, schedule=replace(gan.schedule, total_kimg=0.0)), "gan")
 
 
 def phase_state(state: TrainState, progress: Progress, data_state: dict, gan, seed: int,
@@ -62,16 +67,21 @@ def load_into(saved: dict, source, state: TrainState, progress: Progress, data, 
 
 
 def start(res: int, progress_file: Path, prev, state: TrainState, progress: Progress, data,
-          gan, phase_start_kimg: float, log) -> bool:
-    """Load where phase `res` starts; True when it resumes its own progress."""
+          gan, phase_kimg: tuple[float, float], log) -> bool:
+    """Load where phase `res` (kimg [start, end)) starts; True when it resumes its own
+    progress."""
     digest = settings_digest(gan)
+    phase_start_kimg, phase_end_kimg = phase_kimg
     if progress_file.is_file():
         saved = ckpt.load(progress_file)
-        if saved.get("settings_digest") == digest and saved.get("resolution") == res:
+        same = saved.get("settings_digest") == digest and saved.get("resolution") == res
+        if same and float(saved["kimg"]) < phase_end_kimg:
             load_into(saved, progress_file, state, progress, data, gan)
             log(f"phase {res}: resuming from {progress_file} at kimg {progress.nimg / 1000:.3f}")
             return True
-        log(f"phase {res}: {progress_file} was written with other settings; starting over")
+        why = (f"is at kimg {float(saved['kimg']):g}, past the phase's end {phase_end_kimg:g} "
+               f"(gan.schedule.total_kimg)" if same else "was written with other settings")
+        log(f"phase {res}: {progress_file} {why}; starting over")
     if res == 4:
         progress.nimg = 0
         return False

@@ -181,7 +181,7 @@ class PhaseRun:
         self.start_kimg, self.end_kimg = self.schedule().phase_bounds(res)
         self.end_nimg = int(round(self.end_kimg * 1000))
         self.resumed = resume.start(res, self.file, prev, self.state, self.progress, self.data,
-                                    gan, self.start_kimg, log)
+                                    gan, (self.start_kimg, self.end_kimg), log)
         dist_.barrier(self.ctx)  # every rank has read the progress file before it may go
         if not self.resumed and self.ctx.is_main:
             shutil.rmtree(progress_dir, ignore_errors=True)
