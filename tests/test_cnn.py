@@ -206,6 +206,24 @@ def test_augmentation_keeps_range_and_does_not_flip_by_default():
     assert (z[:, :, :, :4].mean() > z[:, :, :, -4:].mean())  # still bright on the left
 
 
+def test_noise_augmentation_adds_per_image_noise_and_leaves_the_other_draws_alone():
+    """cnn.augment.noise: zero-mean Gaussian noise whose sd is drawn per image from
+    [0, noise]; with noise 0 the output (and every other draw) is what it was without it."""
+    x = torch.full((64, 1, 32, 32), 0.5)
+    kw = dict(rotate=10, scale=0.1, shift=0.05, brightness=0.1, contrast=0.15, hflip=False)
+    plain = augment(x, torch.Generator().manual_seed(3), **kw)
+    torch.testing.assert_close(augment(x, torch.Generator().manual_seed(3), **kw, noise=0.0),
+                               plain, atol=0, rtol=0)
+    noisy = augment(x, torch.Generator().manual_seed(3), **kw, noise=0.1)
+    torch.testing.assert_close(augment(x, torch.Generator().manual_seed(3), **kw, noise=0.1),
+                               noisy, atol=0, rtol=0)
+    residual = (noisy - plain).flatten(1)
+    sd = residual.std(dim=1)
+    assert residual.mean().abs() < 0.002
+    assert sd.max() <= 0.1 * 1.1 and sd.min() < 0.02 and sd.max() > 0.08  # spread over [0, 0.1]
+    assert noisy.min() >= 0 and noisy.max() <= 1
+
+
 def test_unknown_settings_are_a_config_error():
     with pytest.raises(ConfigError, match=r"unknown config key cnn\.backbon"):
         from_json("cnn", json.dumps({"backbon": "x"}))

@@ -107,6 +107,7 @@ class CnnAugmentSettings:
     brightness: float
     contrast: float
     hflip: bool
+    noise: float
 
 
 @dataclass(frozen=True)

@@ -32,9 +32,11 @@ def to_tensor01(batch_uint8: np.ndarray, device) -> torch.Tensor:
 
 
 def augment(x: torch.Tensor, gen: torch.Generator, rotate: float, scale: float, shift: float,
-            brightness: float, contrast: float, hflip: bool) -> torch.Tensor:
+            brightness: float, contrast: float, hflip: bool, noise: float = 0.0) -> torch.Tensor:
     """Random small rotation (deg), scale, shift (fraction of the side), brightness and
-    contrast; horizontal flips only when asked (a left hand flipped is a right hand)."""
+    contrast; horizontal flips only when asked (a left hand flipped is a right hand); additive
+    Gaussian pixel noise of an sd drawn per image from [0, noise] (its draws come last, and
+    only when noise > 0: the other transforms draw the same numbers either way)."""
     n = x.shape[0]
 
     def u(lo=-1.0, hi=1.0):
@@ -55,4 +57,8 @@ def augment(x: torch.Tensor, gen: torch.Generator, rotate: float, scale: float, 
     c = (1.0 + u() * contrast).to(x.device).view(n, 1, 1, 1)
     b = (u() * brightness).to(x.device).view(n, 1, 1, 1)
     mean = out.mean(dim=(1, 2, 3), keepdim=True)
-    return ((out - mean) * c + mean + b).clamp_(0.0, 1.0)
+    out = (out - mean) * c + mean + b
+    if noise > 0:
+        sd = u(0.0, noise).to(x.device, x.dtype).view(n, 1, 1, 1)
+        out = out + sd * torch.randn(tuple(x.shape), generator=gen).to(x.device, x.dtype)
+    return out.clamp_(0.0, 1.0)
