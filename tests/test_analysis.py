@@ -219,6 +219,27 @@ def test_atlas_steering_hits_requested_ages_and_keeps_sex(synthetic):
         pick_starts(age, male, 100.0, True, 10**6, seed=0)
 
 
+def test_steering_keeps_a_point_of_the_requested_sex():
+    """A reader whose sex flips past t = 3 on the axis: steering a boy from t = 0 (100 months)
+    to 150 months reaches the age at t = 5, read as a girl; asked for a boy, the latent keeps
+    its start instead (the only point of its path read as a boy); not asked, the nearest age."""
+    u = np.array([1.0, 0.0])
+
+    def reader(z):
+        t = z[:, 0].astype(np.float64)
+        return 100.0 + 10.0 * t, np.where(t < 3.0, 0.9, 0.2)
+
+    z0 = np.array([[0.0, 0.0]], np.float32)
+    res = steer(z0, u, 10.0, 150.0, reader, steps=6, tolerance=1.0)
+    assert np.allclose(res["z"], [[5.0, 0.0]]) and np.allclose(res["male_prob"], [0.2])
+    res = steer(z0, u, 10.0, 150.0, reader, steps=6, tolerance=1.0, male=True)
+    assert np.allclose(res["z"], [[0.0, 0.0]]) and np.allclose(res["age"], [100.0])
+    assert np.allclose(res["male_prob"], [0.9]) and np.allclose(res["moved"], [0.0])
+    # asked for a girl, the same path's girl point is kept
+    res = steer(z0, u, 10.0, 150.0, reader, steps=6, tolerance=1.0, male=False)
+    assert np.allclose(res["z"], [[5.0, 0.0]])
+
+
 def test_atlas_starts_near_the_requested_age_at_random_among_the_nearest():
     """Starts are of the requested sex and drawn from the 8·n latents nearest in age; the draw
     follows the seed and differs between requests."""

@@ -96,20 +96,28 @@ def prev_checkpoint(wildcards):
     return [] if res == 4 else [f"results/{wildcards.gan}/res{res // 2}/checkpoint.pt"]
 
 
+def _phase_settings(wildcards):
+    """(params, speed) JSON of growth phase {res} of GAN {gan}."""
+    if wildcards.gan not in GAN_SETTINGS:
+        raise WorkflowError(
+            "results/gan_conditional/ is the comparison's conditional GAN: set config key "
+            "analysis.conditional.enabled: true to train it"
+        )
+    return lc.phase_settings(
+        GAN_SETTINGS[wildcards.gan], RUNTIME["gan"], int(wildcards.res), GAN_MAX_RES
+    )
+
+
 def gan_settings(wildcards):
     """Growth phase {res}'s settings of the main GAN, or of the conditional one
     (gan_conditional): only the last phase's include gan.schedule.total_kimg."""
-    return lc.phase_settings(
-        GAN_SETTINGS[wildcards.gan], RUNTIME["gan"], int(wildcards.res), GAN_MAX_RES
-    )[0]
+    return _phase_settings(wildcards)[0]
 
 
 def gan_speed(wildcards):
     """The speed-only keys of growth phase {res} (its `speed` resource, untracked): with
     gan.schedule.total_kimg below the last phase."""
-    return lc.phase_settings(
-        GAN_SETTINGS[wildcards.gan], RUNTIME["gan"], int(wildcards.res), GAN_MAX_RES
-    )[1]
+    return _phase_settings(wildcards)[1]
 
 
 def prev_flag(wildcards, input):

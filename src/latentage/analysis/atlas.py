@@ -5,8 +5,9 @@ random among those whose predicted age is nearest the request (`pick_starts`), t
 along `projected_age` of attribute_axes — the OLS age direction with the OLS sex direction
 projected out, so a step leaves the linear prediction of sex unchanged:
 z ← z + (Δ/slope)·u, Δ = target − CNN age, re-measuring after each step and updating the slope
-per latent (secant), until |Δ| ≤ tolerance or the step budget is spent. Every
-requested-vs-achieved number is kept.
+per latent (secant), until |Δ| ≤ tolerance or the step budget is spent. Each hand is the
+point of its path the CNN reads nearest the requested age among those it reads as the
+requested sex. Every requested-vs-achieved number is kept.
 """
 
 from __future__ import annotations
@@ -44,15 +45,24 @@ def pick_starts(age, male_prob, target: float, male: bool, n: int, seed: int) ->
 
 
 def steer(z0: np.ndarray, u: np.ndarray, slope: float, target: float, predict, steps: int,
-          tolerance: float, max_move: float = 6.0) -> dict:
+          tolerance: float, max_move: float = 6.0, male: bool | None = None) -> dict:
     """Predict-adjust steps along u for a batch z0 towards one target age (months). Each latent
     keeps the point of its path (start included) the CNN reads nearest the target: where the
-    CNN's age stops following the axis, further steps make a hand worse, not better."""
+    CNN's age stops following the axis, further steps make a hand worse, not better. With
+    `male` (the requested sex), a point the CNN reads as the other sex is kept only where the
+    path has none of the requested sex: u leaves the linear prediction of sex unchanged, the
+    CNN's reading of it can still cross 0.5."""
     z = np.array(z0, np.float64)
-    age, male = predict(z.astype(np.float32))
+    age, male_prob = predict(z.astype(np.float32))
     slopes = np.full(len(z), slope, np.float64)
     moved = np.zeros(len(z))
-    best = {"z": z.copy(), "age": age.copy(), "male_prob": male.copy(), "moved": moved.copy()}
+
+    def score(age, male_prob):  # lower is better: the requested sex first, then the age
+        wrong = np.zeros(len(age)) if male is None else ((male_prob >= 0.5) != male)
+        return wrong * 1e9 + np.abs(age - target)
+
+    best = {"z": z.copy(), "age": age.copy(), "male_prob": male_prob.copy(),
+            "moved": moved.copy()}
     taken = 0
     for _ in range(steps):
         err = target - age
@@ -66,10 +76,10 @@ def steer(z0: np.ndarray, u: np.ndarray, slope: float, target: float, predict, s
         change = new_age - age
         ok = todo & (np.abs(delta) > 1e-6) & (change / np.where(delta == 0, 1, delta) > 1e-3)
         slopes[ok] = (change / np.where(delta == 0, 1, delta))[ok]
-        age, male = new_age, new_male
+        age, male_prob = new_age, new_male
         taken += 1
-        better = np.abs(age - target) < np.abs(best["age"] - target)
-        for key, value in (("z", z), ("age", age), ("male_prob", male), ("moved", moved)):
+        better = score(age, male_prob) < score(best["age"], best["male_prob"])
+        for key, value in (("z", z), ("age", age), ("male_prob", male_prob), ("moved", moved)):
             best[key][better] = value[better]
     return {"z": best["z"].astype(np.float32), "age": best["age"],
             "male_prob": best["male_prob"], "moved": best["moved"], "steps": taken}
@@ -128,7 +138,8 @@ def atlas(*, generator, cnn, z, labels, axes, table, summary, sheets, figure, se
         for sex in sexes:
             is_male = sex == "male"
             start = pick_starts(age, male, target, is_male, per_age, seed)
-            res = steer(zs[start], u, slope, target, models.predict, steps, tolerance)
+            res = steer(zs[start], u, slope, target, models.predict, steps, tolerance,
+                        male=is_male)
             images = to_uint8(models.render(res["z"]))
             grids[(years, sex)] = (images, res)
             for i, j in enumerate(start):

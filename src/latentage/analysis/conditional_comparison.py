@@ -106,7 +106,7 @@ def conditional_comparison(*, generator, conditional, cnn, z, labels, axes, real
                                                        is_male, n, seed, models.device)}
             start = steering_starts(age, male_prob, target, is_male, n, seed, log)
             steered = steer(zs[start], u, slope, target, models.predict, settings.steps,
-                            settings.tolerance)
+                            settings.tolerance, male=is_male)
             made["steering"] = models.render(steered["z"])
             for method, images in made.items():
                 images255 = on_real_grid(images, out_res)
