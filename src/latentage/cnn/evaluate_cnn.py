@@ -85,7 +85,7 @@ def _figure(frames: dict, results: dict, out_png, backbone: str, truth: bool = F
         ax.set(xlim=lim, ylim=lim, ylabel="CNN prediction (months)",
                xlabel="true bone age of the phantom (months)" if truth else "bone age (months)",
                title=f"{split} (n={r['n']}): MAE {r['mae_months']:.1f}, median "
-                     f"{r['median_ae_months']:.1f} months; sex AUC "
+                     f"{r['median_ae_months']:.1f} months;\nsex AUC "
                      f"{'–' if r['sex_auc'] is None else format(r['sex_auc'], '.2f')}")
         ax.scatter([], [], c="tab:blue", label="male")
         ax.scatter([], [], c="tab:red", label="female")
