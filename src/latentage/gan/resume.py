@@ -12,7 +12,7 @@ checkpoint, else — 4² — from fresh networks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from latentage.config import result_digest
@@ -36,8 +36,6 @@ def settings_digest(gan) -> str:
     Without schedule.total_kimg: it only says where the last phase ends, so a checkpoint (a
     finished phase, or the last phase's progress) is the same training under any total_kimg
     that reaches past it — training longer or shorter reruns the last phase only."""
-    from dataclasses import replace
-
     return result_digest(replace(gan, schedule=replace(gan.schedule, total_kimg=0.0)), "gan")
 
 
