@@ -12,7 +12,7 @@ from latentage.analysis.age_walk import (
     run_walks,
     slerp,
 )
-from latentage.analysis.atlas import pick_starts, resolve_atlas, steer
+from latentage.analysis.atlas import candidates, keep, resolve_atlas, search, steer
 from latentage.analysis.attribute_axes import (
     directions,
     edit_test,
@@ -210,13 +210,60 @@ def test_atlas_steering_hits_requested_ages_and_keeps_sex(synthetic):
     u = m["projected"]["age"]
     slope = float(m["ols"]["W"][:, 0] @ u) * scale["sd"][0] * 0.5  # a poor first guess
     for target, is_male in ((30.0, False), (200.0, True)):
-        start = pick_starts(age, male, target, is_male, 6, seed=0)
-        assert np.all((male[start] >= 0.5) == is_male)
-        res = steer(z[start], u, slope, target, label, steps=6, tolerance=1.0)
+        pool = candidates(age, male, target, is_male, 6)
+        assert np.all((male[pool] >= 0.5) == is_male)
+        res = steer(z[pool], u, slope, target, label, steps=6, tolerance=1.0)
         assert np.all(np.abs(res["age"] - target) <= 1.0)
         assert np.all((res["male_prob"] >= 0.5) == is_male)
+        kept = keep(search(z[pool], u, slope, target, label, steps=6, tolerance=1.0,
+                           male=is_male), pool, 6, target, 1.0, is_male, seed=0)
+        assert len(set(kept["start"])) == 6 and set(kept["start"]) <= set(pool)
+        assert np.all(np.abs(kept["age"] - target) <= 1.0)
+        assert np.all((kept["male_prob"] >= 0.5) == is_male)
+        assert np.allclose(label(kept["z"])[0], kept["age"], atol=1e-3)
     with pytest.raises(InputError, match="analysis.atlas.per_age"):
-        pick_starts(age, male, 100.0, True, 10**6, seed=0)
+        candidates(age, male, 100.0, True, 10**6)
+
+
+def test_search_finds_what_a_walk_from_the_start_misses():
+    """A reader whose age rises both ways from t = 0 (100 + 10·|t| months) and who reads girls
+    only at t ≤ 0: asked for a 140-month girl from t = 0, the walk steps to t = 4 (140 months,
+    read as a boy) and stops there, within the tolerance, so it keeps its start (100 months);
+    the scan of the line finds t = −4 (140 months, a girl). Asked for a boy, both reach t = 4."""
+    u = np.array([1.0, 0.0])
+
+    def reader(z):
+        t = z[:, 0].astype(np.float64)
+        return 100.0 + 10.0 * np.abs(t), np.where(t <= 0.0, 0.2, 0.9)
+
+    z0 = np.array([[0.0, 1.0]], np.float32)
+    walked = steer(z0, u, 10.0, 140.0, reader, steps=6, tolerance=1.0, male=False)
+    assert np.allclose(walked["age"], [100.0]) and np.allclose(walked["moved"], [0.0])
+    found = search(z0, u, 10.0, 140.0, reader, steps=6, tolerance=1.0, male=False)
+    assert np.allclose(found["age"], [140.0]) and np.allclose(found["male_prob"], [0.2])
+    assert np.allclose(found["z"], [[-4.0, 1.0]]) and np.allclose(found["moved"], [-4.0])
+    boy = search(z0, u, 10.0, 140.0, reader, steps=6, tolerance=1.0, male=True)
+    assert np.allclose(boy["z"], [[4.0, 1.0]]) and np.allclose(boy["male_prob"], [0.9])
+
+
+def test_keep_draws_among_the_hits_else_takes_the_best():
+    """Of searched candidates: with n within the tolerance as the requested sex, n of those at
+    random (following the seed); with fewer, the n best — the requested sex before the age."""
+    res = {"z": np.arange(6, dtype=np.float32)[:, None],
+           "age": np.array([120.0, 99.0, 150.0, 100.5, 101.0, 100.0]),
+           "male_prob": np.array([0.9, 0.9, 0.9, 0.9, 0.2, 0.8]),
+           "moved": np.zeros(6), "steps": 3}
+    pool = np.array([10, 11, 12, 13, 14, 15])
+    hits = {11, 13, 15}  # within 1 month of 100 and read as boys (14 is a girl)
+    drawn = [tuple(keep(res, pool, 2, 100.0, 1.0, True, seed)["start"]) for seed in range(8)]
+    assert all(set(d) <= hits and len(set(d)) == 2 for d in drawn)
+    assert len(set(drawn)) > 1
+    assert drawn[3] == tuple(keep(res, pool, 2, 100.0, 1.0, True, 3)["start"])
+    best = keep(res, pool, 5, 100.0, 1.0, True, seed=0)
+    assert list(best["start"]) == [15, 13, 11, 10, 12]  # the girl (14) last, though at 101
+    assert np.allclose(best["age"], [100.0, 100.5, 99.0, 120.0, 150.0]) and best["steps"] == 3
+    girls = keep(res, pool, 2, 100.0, 1.0, False, seed=0)
+    assert list(girls["start"]) == [14, 15]
 
 
 def test_steering_keeps_a_point_of_the_requested_sex():
@@ -240,22 +287,20 @@ def test_steering_keeps_a_point_of_the_requested_sex():
     assert np.allclose(res["z"], [[5.0, 0.0]])
 
 
-def test_atlas_starts_near_the_requested_age_at_random_among_the_nearest():
-    """Starts are of the requested sex and drawn from the 8·n latents nearest in age; the draw
-    follows the seed and differs between requests."""
+def test_atlas_candidates_are_the_nearest_in_age_of_the_requested_sex():
+    """NEAREST_POOL·n latents of the requested sex, nearest the age first."""
     from latentage.analysis.atlas import NEAREST_POOL
 
     rng = np.random.default_rng(0)
     age = rng.uniform(0, 240, 4000)
     male = rng.uniform(0, 1, 4000)
     for target, is_male in ((48.0, False), (150.0, True)):
-        start = pick_starts(age, male, target, is_male, 5, seed=3)
-        assert len(set(start)) == 5 and np.all((male[start] >= 0.5) == is_male)
+        pool = candidates(age, male, target, is_male, 5)
+        assert len(set(pool)) == NEAREST_POOL * 5 and np.all((male[pool] >= 0.5) == is_male)
+        gaps = np.abs(age[pool] - target)
+        assert np.all(np.diff(gaps) >= 0)
         of_sex = np.flatnonzero((male >= 0.5) == is_male)
-        cutoff = np.sort(np.abs(age[of_sex] - target))[NEAREST_POOL * 5 - 1]
-        assert np.all(np.abs(age[start] - target) <= cutoff)
-        assert np.array_equal(start, pick_starts(age, male, target, is_male, 5, seed=3))
-        assert not np.array_equal(start, pick_starts(age, male, target, is_male, 5, seed=4))
+        assert gaps[-1] == np.sort(np.abs(age[of_sex] - target))[NEAREST_POOL * 5 - 1]
 
 
 def test_steering_keeps_the_point_nearest_the_target_where_the_reader_turns_back():

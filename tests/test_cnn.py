@@ -224,6 +224,33 @@ def test_noise_augmentation_adds_per_image_noise_and_leaves_the_other_draws_alon
     assert noisy.min() >= 0 and noisy.max() <= 1
 
 
+def test_blur_augmentation_matches_torchvision_and_leaves_the_other_draws_alone():
+    """cnn.augment.blur: each image blurred by a Gaussian of its own σ, drawn from [0, blur];
+    away from the edges the same as torchvision's gaussian_blur of that σ (edges replicated
+    here, reflected there); with blur 0 every draw (the noise's too) is what it was."""
+    import torchvision.transforms.functional as TF
+
+    from latentage.cnn.data import gaussian_blur
+
+    x = torch.rand(3, 1, 40, 40, generator=torch.Generator().manual_seed(0))
+    sigma = torch.tensor([0.0, 0.7, 1.5])
+    y = gaussian_blur(x, sigma)
+    torch.testing.assert_close(y[0], x[0], atol=1e-6, rtol=0)
+    for i in (1, 2):
+        ref = TF.gaussian_blur(x[i:i + 1], 2 * 5 + 1, float(sigma[i]))
+        torch.testing.assert_close(y[i, :, 6:-6, 6:-6], ref[0, :, 6:-6, 6:-6], atol=1e-5, rtol=0)
+    assert y[2].std() < 0.5 * x[2].std()  # σ 1.5 px smooths uniform noise
+    kw = dict(rotate=10, scale=0.1, shift=0.05, brightness=0.1, contrast=0.15, hflip=False,
+              noise=0.05)
+    plain = augment(x, torch.Generator().manual_seed(3), **kw)
+    torch.testing.assert_close(augment(x, torch.Generator().manual_seed(3), **kw, blur=0.0),
+                               plain, atol=0, rtol=0)
+    blurred = augment(x, torch.Generator().manual_seed(3), **kw, blur=1.0)
+    torch.testing.assert_close(augment(x, torch.Generator().manual_seed(3), **kw, blur=1.0),
+                               blurred, atol=0, rtol=0)
+    assert not torch.equal(blurred, plain) and blurred.min() >= 0 and blurred.max() <= 1
+
+
 def test_unknown_settings_are_a_config_error():
     with pytest.raises(ConfigError, match=r"unknown config key cnn\.backbon"):
         from_json("cnn", json.dumps({"backbon": "x"}))

@@ -108,6 +108,7 @@ class CnnAugmentSettings:
     contrast: float
     hflip: bool
     noise: float
+    blur: float
 
 
 @dataclass(frozen=True)

@@ -49,15 +49,15 @@ def conditional_samples(G, res: int, years: float, male: bool, n: int, seed: int
         return G(torch.from_numpy(z).to(device), res, 1.0, cond).float()
 
 
-def steering_starts(age, male_prob, target: float, male: bool, n: int, seed: int,
+def steering_starts(age, male_prob, target: float, male: bool, n: int,
                     log=print) -> np.ndarray:
-    """The atlas's starting latents (`pick_starts`: that sex, near the age); where fewer than n
+    """The atlas's candidates (`candidates`: that sex, nearest the age); where fewer than n
     are called that sex, the n most likely of it, with a notice (sex agreement shows it)."""
-    from latentage.analysis.atlas import pick_starts
+    from latentage.analysis.atlas import candidates
 
     called = int(((male_prob >= 0.5) if male else (male_prob < 0.5)).sum())
     if called >= n:
-        return pick_starts(age, male_prob, target, male, n, seed)
+        return candidates(age, male_prob, target, male, n)
     log(f"conditional-comparison: NOTICE: the CNN calls only {called} labelled latents "
         f"{'male' if male else 'female'}; steering starts from the {n} most likely of that sex")
     order = np.argsort(-male_prob if male else male_prob, kind="stable")
@@ -73,7 +73,7 @@ def conditional_comparison(*, generator, conditional, cnn, z, labels, axes, real
                            summary, figure, samples, settings, seed: int, batch_size: int = 64,
                            log=print) -> dict:
     """The step for ConditionalSettings `settings`."""
-    from latentage.analysis.atlas import atlas_direction, steer
+    from latentage.analysis.atlas import atlas_direction, keep, search
     from latentage.analysis.models import Models, read_pool
     from latentage.cnn.predict import BoneAgePredictor
     from latentage.gan.checkpoint import load_generator
@@ -104,9 +104,10 @@ def conditional_comparison(*, generator, conditional, cnn, z, labels, axes, real
             is_male = sex == "male"
             made = {"conditional": conditional_samples(Gc, int(meta_c["resolution"]), years,
                                                        is_male, n, seed, models.device)}
-            start = steering_starts(age, male_prob, target, is_male, n, seed, log)
-            steered = steer(zs[start], u, slope, target, models.predict, settings.steps,
-                            settings.tolerance, male=is_male)
+            pool = steering_starts(age, male_prob, target, is_male, n, log)
+            steered = keep(search(zs[pool], u, slope, target, models.predict, settings.steps,
+                                  settings.tolerance, male=is_male),
+                           pool, n, target, settings.tolerance, is_male, seed)
             made["steering"] = models.render(steered["z"])
             for method, images in made.items():
                 images255 = on_real_grid(images, out_res)

@@ -31,12 +31,28 @@ def to_tensor01(batch_uint8: np.ndarray, device) -> torch.Tensor:
         .div_(255.0)
 
 
+def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """Each image of x (N×1×H×W) blurred by a Gaussian of its own σ (pixels; σ → 0 leaves it
+    as it is), separably, edges replicated (no dark rim)."""
+    n = x.shape[0]
+    radius = max(1, math.ceil(3.0 * float(sigma.max())))
+    t = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
+    w = torch.exp(-0.5 * (t[None] / sigma.clamp_min(1e-3)[:, None]) ** 2)
+    w = w / w.sum(dim=1, keepdim=True)
+    y = F.pad(x.reshape(1, n, *x.shape[2:]), (radius,) * 4, mode="replicate")
+    y = F.conv2d(y, w.view(n, 1, 1, -1), groups=n)
+    y = F.conv2d(y, w.view(n, 1, -1, 1), groups=n)
+    return y.reshape(x.shape)
+
+
 def augment(x: torch.Tensor, gen: torch.Generator, rotate: float, scale: float, shift: float,
-            brightness: float, contrast: float, hflip: bool, noise: float = 0.0) -> torch.Tensor:
+            brightness: float, contrast: float, hflip: bool, noise: float = 0.0,
+            blur: float = 0.0) -> torch.Tensor:
     """Random small rotation (deg), scale, shift (fraction of the side), brightness and
-    contrast; horizontal flips only when asked (a left hand flipped is a right hand); additive
-    Gaussian pixel noise of an sd drawn per image from [0, noise] (its draws come last, and
-    only when noise > 0: the other transforms draw the same numbers either way)."""
+    contrast; horizontal flips only when asked (a left hand flipped is a right hand); a
+    Gaussian blur of a σ (pixels) drawn per image from [0, blur]; additive Gaussian pixel noise
+    of an sd drawn per image from [0, noise]. Blur and noise draw last, and only when on: the
+    other transforms draw the same numbers either way."""
     n = x.shape[0]
 
     def u(lo=-1.0, hi=1.0):
@@ -58,6 +74,8 @@ def augment(x: torch.Tensor, gen: torch.Generator, rotate: float, scale: float, 
     b = (u() * brightness).to(x.device).view(n, 1, 1, 1)
     mean = out.mean(dim=(1, 2, 3), keepdim=True)
     out = (out - mean) * c + mean + b
+    if blur > 0:
+        out = gaussian_blur(out, u(0.0, blur).to(x.device, x.dtype))
     if noise > 0:
         sd = u(0.0, noise).to(x.device, x.dtype).view(n, 1, 1, 1)
         out = out + sd * torch.randn(tuple(x.shape), generator=gen).to(x.device, x.dtype)
