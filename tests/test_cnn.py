@@ -206,17 +206,25 @@ def test_augmentation_keeps_range_and_does_not_flip_by_default():
     assert (z[:, :, :, :4].mean() > z[:, :, :, -4:].mean())  # still bright on the left
 
 
+def _without_and_with(x, key: str, value: float, **extra):
+    """augment(x) with the other transforms on, without `key` and with key=value (same seed);
+    checks that key=0 gives exactly the output without it and that key=value is reproducible."""
+    kw = dict(rotate=10, scale=0.1, shift=0.05, brightness=0.1, contrast=0.15, hflip=False,
+              **extra)
+    plain = augment(x, torch.Generator().manual_seed(3), **kw)
+    torch.testing.assert_close(augment(x, torch.Generator().manual_seed(3), **kw, **{key: 0.0}),
+                               plain, atol=0, rtol=0)
+    on = augment(x, torch.Generator().manual_seed(3), **kw, **{key: value})
+    torch.testing.assert_close(augment(x, torch.Generator().manual_seed(3), **kw, **{key: value}),
+                               on, atol=0, rtol=0)
+    return plain, on
+
+
 def test_noise_augmentation_adds_per_image_noise_and_leaves_the_other_draws_alone():
     """cnn.augment.noise: zero-mean Gaussian noise whose sd is drawn per image from
     [0, noise]; with noise 0 the output (and every other draw) is what it was without it."""
     x = torch.full((64, 1, 32, 32), 0.5)
-    kw = dict(rotate=10, scale=0.1, shift=0.05, brightness=0.1, contrast=0.15, hflip=False)
-    plain = augment(x, torch.Generator().manual_seed(3), **kw)
-    torch.testing.assert_close(augment(x, torch.Generator().manual_seed(3), **kw, noise=0.0),
-                               plain, atol=0, rtol=0)
-    noisy = augment(x, torch.Generator().manual_seed(3), **kw, noise=0.1)
-    torch.testing.assert_close(augment(x, torch.Generator().manual_seed(3), **kw, noise=0.1),
-                               noisy, atol=0, rtol=0)
+    plain, noisy = _without_and_with(x, "noise", 0.1)
     residual = (noisy - plain).flatten(1)
     sd = residual.std(dim=1)
     assert residual.mean().abs() < 0.002
@@ -240,14 +248,7 @@ def test_blur_augmentation_matches_torchvision_and_leaves_the_other_draws_alone(
         ref = TF.gaussian_blur(x[i:i + 1], 2 * 5 + 1, float(sigma[i]))
         torch.testing.assert_close(y[i, :, 6:-6, 6:-6], ref[0, :, 6:-6, 6:-6], atol=1e-5, rtol=0)
     assert y[2].std() < 0.5 * x[2].std()  # σ 1.5 px smooths uniform noise
-    kw = dict(rotate=10, scale=0.1, shift=0.05, brightness=0.1, contrast=0.15, hflip=False,
-              noise=0.05)
-    plain = augment(x, torch.Generator().manual_seed(3), **kw)
-    torch.testing.assert_close(augment(x, torch.Generator().manual_seed(3), **kw, blur=0.0),
-                               plain, atol=0, rtol=0)
-    blurred = augment(x, torch.Generator().manual_seed(3), **kw, blur=1.0)
-    torch.testing.assert_close(augment(x, torch.Generator().manual_seed(3), **kw, blur=1.0),
-                               blurred, atol=0, rtol=0)
+    plain, blurred = _without_and_with(x, "blur", 1.0, noise=0.05)
     assert not torch.equal(blurred, plain) and blurred.min() >= 0 and blurred.max() <= 1
 
 
